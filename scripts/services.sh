@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Local real services for sluice's demo, tests and benchmarks — no Docker.
+#
+#   scripts/services.sh install            fetch what is missing (Kafka jars, ClickHouse, kcat)
+#   scripts/services.sh start   [kafka|clickhouse]   install if needed, start, wait until ready
+#   scripts/services.sh stop    [kafka|clickhouse]
+#   scripts/services.sh restart [kafka|clickhouse]
+#   scripts/services.sh status
+#
+# Contract: idempotent (start on a running service is a no-op, stop on a
+# stopped one too); everything lives under .local/ (git-ignored), never in
+# /var/lib; both services listen on 127.0.0.1 only. Kafka 4.x runs as one
+# combined broker+controller in KRaft mode from the jars Maven Central
+# publishes; ClickHouse is Debian's clickhouse-server package. A port held
+# by some other process, or a failed download, ends with one clear message.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${LOCAL_SERVICES_DIR:-$ROOT/.local}"
+KAFKA_DIR="$STATE/kafka"
+CH_DIR="$STATE/clickhouse"
+KAFKA_PORT=9092
+KAFKA_CONTROLLER_PORT=9093
+CH_HTTP_PORT=8123
+CH_TCP_PORT=9000
+KAFKA_HEAP="${LOCAL_KAFKA_HEAP:--Xms256m -Xmx768m}"
+
+say() { printf 'services: %s\n' "$*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root (or sudo) to run: $*"; fi; }
+
+install_clickhouse() {
+  local missing=()
+  command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
+  command -v clickhouse-client >/dev/null || missing+=(clickhouse-client)
+  command -v kcat >/dev/null || missing+=(kcat)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null \
+    || die "apt-get update failed: cannot reach Debian's package archive"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
+    || die "apt-get install ${missing[*]} failed"
+  # The package enables a system service on /var/lib; we run our own copy.
+  as_root systemctl disable --now clickhouse-server >/dev/null 2>&1 || true
+}
+
+install_kafka() {
+  [ -f "$KAFKA_DIR/libs/.complete" ] && return 0
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch the Kafka broker jars"
+  command -v java >/dev/null || die "Java 17+ is needed to run the Kafka broker"
+  say "fetching the Kafka broker jars from Maven Central"
+  rm -rf "$KAFKA_DIR/libs"
+  mkdir -p "$KAFKA_DIR/libs"
+  if ! mvn -q -B -f "$ROOT/scripts/kafka-pom.xml" dependency:copy-dependencies \
+        -DoutputDirectory="$KAFKA_DIR/libs" >"$KAFKA_DIR/mvn.log" 2>&1; then
+    tail -20 "$KAFKA_DIR/mvn.log" >&2
+    die "downloading the Kafka jars failed (see $KAFKA_DIR/mvn.log)"
+  fi
+  touch "$KAFKA_DIR/libs/.complete"
+}
+
+write_kafka_config() {
+  cat >"$KAFKA_DIR/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=24
+EOF
+  cat >"$KAFKA_DIR/simplelogger.properties" <<EOF
+org.slf4j.simpleLogger.defaultLogLevel=warn
+org.slf4j.simpleLogger.showDateTime=true
+EOF
+}
+
+start_kafka() {
+  if pid_alive "$KAFKA_DIR/kafka.pid"; then say "kafka already running (pid $(cat "$KAFKA_DIR/kafka.pid"))"; return 0; fi
+  port_open $KAFKA_PORT && die "port $KAFKA_PORT is taken by another process; stop it first (ss -ltnp 'sport = :$KAFKA_PORT')"
+  port_open $KAFKA_CONTROLLER_PORT && die "port $KAFKA_CONTROLLER_PORT (Kafka controller) is taken by another process"
+  install_kafka
+  mkdir -p "$KAFKA_DIR/data"
+  write_kafka_config
+  local cp="$KAFKA_DIR/libs/*"
+  if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
+    local id
+    id=$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
+    java -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 \
+      || { cat "$KAFKA_DIR/format.log" >&2; die "formatting the Kafka log dir failed"; }
+  fi
+  # shellcheck disable=SC2086
+  nohup java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=50 -Djava.awt.headless=true \
+    -Dslf4j.internal.verbosity=WARN -cp "$KAFKA_DIR:$cp" kafka.Kafka "$KAFKA_DIR/server.properties" \
+    >"$KAFKA_DIR/kafka.log" 2>&1 </dev/null &
+  echo $! >"$KAFKA_DIR/kafka.pid"
+  for _ in $(seq 1 120); do
+    if port_open $KAFKA_PORT; then say "kafka ready on 127.0.0.1:$KAFKA_PORT"; return 0; fi
+    pid_alive "$KAFKA_DIR/kafka.pid" || { tail -30 "$KAFKA_DIR/kafka.log" >&2; die "kafka exited during start-up (log: $KAFKA_DIR/kafka.log)"; }
+    sleep 0.5
+  done
+  die "kafka did not open 127.0.0.1:$KAFKA_PORT within 60 s (log: $KAFKA_DIR/kafka.log)"
+}
+
+write_clickhouse_config() {
+  mkdir -p "$CH_DIR"/{data,tmp,logs,user_files}
+  cat >"$CH_DIR/config.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>$CH_DIR/logs/server.log</log><errorlog>$CH_DIR/logs/error.log</errorlog><size>100M</size><count>2</count></logger>
+  <http_port>$CH_HTTP_PORT</http_port>
+  <tcp_port>$CH_TCP_PORT</tcp_port>
+  <listen_host>127.0.0.1</listen_host>
+  <max_connections>4096</max_connections>
+  <keep_alive_timeout>10</keep_alive_timeout>
+  <max_concurrent_queries>100</max_concurrent_queries>
+  <mark_cache_size>268435456</mark_cache_size>
+  <path>$CH_DIR/data/</path>
+  <tmp_path>$CH_DIR/tmp/</tmp_path>
+  <user_files_path>$CH_DIR/user_files/</user_files_path>
+  <format_schema_path>$CH_DIR/format_schemas/</format_schema_path>
+  <users_config>users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+</yandex>
+EOF
+  cat >"$CH_DIR/users.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <users>
+    <default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default>
+  </users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+EOF
+}
+
+start_clickhouse() {
+  if pid_alive "$CH_DIR/clickhouse.pid"; then say "clickhouse already running (pid $(cat "$CH_DIR/clickhouse.pid"))"; return 0; fi
+  port_open $CH_HTTP_PORT && die "port $CH_HTTP_PORT is taken by another process; stop it first (ss -ltnp 'sport = :$CH_HTTP_PORT')"
+  port_open $CH_TCP_PORT && die "port $CH_TCP_PORT (ClickHouse native) is taken by another process"
+  install_clickhouse
+  write_clickhouse_config
+  nohup clickhouse-server --config-file="$CH_DIR/config.xml" >"$CH_DIR/logs/stdout.log" 2>&1 </dev/null &
+  echo $! >"$CH_DIR/clickhouse.pid"
+  for _ in $(seq 1 120); do
+    if [ "$(curl -s --max-time 1 "http://127.0.0.1:$CH_HTTP_PORT/ping" 2>/dev/null)" = "Ok." ]; then
+      say "clickhouse ready on 127.0.0.1:$CH_HTTP_PORT"; return 0
+    fi
+    pid_alive "$CH_DIR/clickhouse.pid" || { tail -30 "$CH_DIR/logs/stdout.log" "$CH_DIR/logs/error.log" >&2 || true; die "clickhouse exited during start-up"; }
+    sleep 0.5
+  done
+  die "clickhouse did not answer on 127.0.0.1:$CH_HTTP_PORT within 60 s"
+}
+
+stop_pid() { # name pidfile
+  local pf="$2"
+  if ! pid_alive "$pf"; then rm -f "$pf"; say "$1 not running"; return 0; fi
+  local pid; pid=$(cat "$pf")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || { rm -f "$pf"; say "$1 stopped"; return 0; }; sleep 0.5; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$pf"
+  say "$1 killed after 30 s"
+}
+
+status() {
+  local rc=0
+  if pid_alive "$KAFKA_DIR/kafka.pid"; then echo "kafka: running (pid $(cat "$KAFKA_DIR/kafka.pid"), 127.0.0.1:$KAFKA_PORT)"; else echo "kafka: stopped"; rc=1; fi
+  if pid_alive "$CH_DIR/clickhouse.pid"; then echo "clickhouse: running (pid $(cat "$CH_DIR/clickhouse.pid"), http://127.0.0.1:$CH_HTTP_PORT)"; else echo "clickhouse: stopped"; rc=1; fi
+  return $rc
+}
+
+cmd="${1:-status}"; which="${2:-all}"
+case "$which" in all|kafka|clickhouse) ;; *) die "unknown service '$which' (kafka | clickhouse)";; esac
+case "$cmd" in
+  install) install_clickhouse; install_kafka ;;
+  start)
+    [ "$which" != clickhouse ] && start_kafka
+    [ "$which" != kafka ] && start_clickhouse
+    ;;
+  stop)
+    [ "$which" != clickhouse ] && stop_pid kafka "$KAFKA_DIR/kafka.pid"
+    [ "$which" != kafka ] && stop_pid clickhouse "$CH_DIR/clickhouse.pid"
+    ;;
+  restart) "$0" stop "$which"; "$0" start "$which" ;;
+  status) status ;;
+  *) die "usage: scripts/services.sh install|start|stop|restart|status [kafka|clickhouse]" ;;
+esac
