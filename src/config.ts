@@ -1,0 +1,252 @@
+/**
+ * config — environment → one frozen, validated Config.
+ *
+ * Contract: `loadConfig(env)` either returns a complete Config (every knob has
+ * a default) or throws a ConfigError naming the one variable that is wrong.
+ * Unknown `SLUICE_*` variables are rejected, because a typo such as
+ * SLUICE_BATCH_MAX_ROW silently falling back to a default is worse than not
+ * starting. `redactedConfig` is the only view of the config that may be logged:
+ * the password never leaves this module in plain text.
+ *
+ * Every knob here has a row in the README's configuration table; `SETTINGS`
+ * below is the single list both are checked against (test/unit/config.test.ts).
+ */
+import { ConfigError } from './errors.js';
+import type { LogLevel } from './log.js';
+
+export type StartFrom = 'earliest' | 'latest';
+
+export interface Config {
+  readonly kafkaBrokers: readonly string[];
+  readonly kafkaClientId: string;
+  readonly topics: readonly string[];
+  readonly groupId: string;
+  readonly startFrom: StartFrom;
+  readonly clickhouseUrl: string;
+  readonly clickhouseUser: string;
+  readonly clickhousePassword: string;
+  readonly clickhouseDatabase: string;
+  /** topic → target table; every topic of `topics` has an entry. */
+  readonly tables: ReadonlyMap<string, string>;
+  readonly batchMaxRows: number;
+  readonly batchMaxBytes: number;
+  readonly batchMaxWaitMs: number;
+  readonly insertConcurrency: number;
+  readonly insertTimeoutMs: number;
+  readonly maxBufferBytes: number;
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: LogLevel;
+  readonly metricsPort: number;
+  /** '' = `<topic>.dlq` per source topic, 'none' = off, else one topic for all. */
+  readonly dlqTopic: string;
+  readonly dlqMaxRatio: number;
+  readonly dlqWindowMs: number;
+  readonly maxRecordBytes: number;
+  readonly readyStallMs: number;
+}
+
+/** Every accepted variable with its default ('' = required or empty) and meaning. */
+export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>> = {
+  SLUICE_KAFKA_BROKERS: { default: '127.0.0.1:9092', doc: 'Comma-separated Kafka bootstrap brokers (host:port).' },
+  SLUICE_KAFKA_CLIENT_ID: { default: 'sluice', doc: 'Kafka client id (shows in broker logs and quotas).' },
+  SLUICE_TOPICS: { default: '', doc: 'Required. Comma-separated topics to consume.' },
+  SLUICE_GROUP_ID: { default: 'sluice', doc: 'Consumer group; replicas with the same group share the partitions.' },
+  SLUICE_START_FROM: { default: 'earliest', doc: '`earliest` or `latest`: where a group with no committed offset starts.' },
+  SLUICE_CLICKHOUSE_URL: { default: 'http://127.0.0.1:8123', doc: 'ClickHouse HTTP(S) endpoint.' },
+  SLUICE_CLICKHOUSE_USER: { default: 'default', doc: 'ClickHouse user.' },
+  SLUICE_CLICKHOUSE_PASSWORD: { default: '', doc: 'ClickHouse password (never logged).' },
+  SLUICE_CLICKHOUSE_DATABASE: { default: 'default', doc: 'Database of the target tables.' },
+  SLUICE_TABLE: { default: '', doc: 'Required. One table for all topics (`events`), or a mapping `topicA:tableA,topicB:tableB`.' },
+  SLUICE_BATCH_MAX_ROWS: { default: '100000', doc: 'Flush a partition\'s batch at this many records.' },
+  SLUICE_BATCH_MAX_BYTES: { default: '16777216', doc: 'Flush a partition\'s batch at this many bytes of message values (16 MiB).' },
+  SLUICE_BATCH_MAX_WAIT_MS: { default: '1000', doc: 'Flush a partition\'s batch when its oldest record has waited this long.' },
+  SLUICE_INSERT_CONCURRENCY: { default: '4', doc: 'Inserts in flight at once across all partitions (one per partition at a time).' },
+  SLUICE_INSERT_TIMEOUT_MS: { default: '60000', doc: 'Timeout of one insert request; a timeout is retried.' },
+  SLUICE_MAX_BUFFER_BYTES: { default: '134217728', doc: 'Cap on message bytes held (buffered + in flight, 128 MiB); at the cap, fetching pauses.' },
+  SLUICE_RETRY_INITIAL_MS: { default: '200', doc: 'First retry delay of a failed insert or commit; doubles per attempt, with jitter.' },
+  SLUICE_RETRY_MAX_MS: { default: '30000', doc: 'Longest retry delay. Retries go on until they succeed or the sink stops.' },
+  SLUICE_SHUTDOWN_TIMEOUT_MS: { default: '30000', doc: 'On SIGTERM/SIGINT: time allowed to flush and commit before exiting.' },
+  SLUICE_LOG_LEVEL: { default: 'info', doc: '`debug`, `info`, `warn` or `error`.' },
+  SLUICE_METRICS_PORT: { default: '9464', doc: 'Port of /metrics, /healthz and /readyz on 0.0.0.0; `0` turns the server off.' },
+  SLUICE_DLQ_TOPIC: { default: '', doc: 'Dead-letter topic for rejected records. Unset: `<source topic>.dlq`; `none`: off (a bad record stalls its partition).' },
+  SLUICE_DLQ_MAX_RATIO: { default: '0.25', doc: 'Above this share of dead letters among records written over the window (after 1,000 records), stop and turn not-ready.' },
+  SLUICE_DLQ_WINDOW_MS: { default: '60000', doc: 'Window of the dead-letter ratio.' },
+  SLUICE_MAX_RECORD_BYTES: { default: '1048576', doc: 'A record value larger than this is dead-lettered without an insert (1 MiB).' },
+  SLUICE_READY_STALL_MS: { default: '60000', doc: '/readyz turns false when a partition has been unable to write for this long.' },
+};
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// Kafka's own rule for topic names.
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('SLUICE_') && !(key in SETTINGS)) {
+      const hint = closest(key);
+      throw new ConfigError(key, `unknown setting${hint ? ` (did you mean ${hint}?)` : ''}`);
+    }
+  }
+  const get = (key: string): string => {
+    const raw = env[key];
+    return (raw === undefined || raw.trim() === '' ? SETTINGS[key]!.default : raw).trim();
+  };
+
+  const topics = list('SLUICE_TOPICS', get('SLUICE_TOPICS'));
+  if (topics.length === 0) throw new ConfigError('SLUICE_TOPICS', 'is required (comma-separated topic names)');
+  for (const t of topics) if (!TOPIC.test(t)) throw new ConfigError('SLUICE_TOPICS', `"${t}" is not a valid Kafka topic name`);
+
+  const brokers = list('SLUICE_KAFKA_BROKERS', get('SLUICE_KAFKA_BROKERS'));
+  for (const b of brokers) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(b)) throw new ConfigError('SLUICE_KAFKA_BROKERS', `"${b}" is not host:port`);
+  }
+
+  const startFrom = get('SLUICE_START_FROM');
+  if (startFrom !== 'earliest' && startFrom !== 'latest') {
+    throw new ConfigError('SLUICE_START_FROM', `must be earliest or latest, got "${startFrom}"`);
+  }
+  const logLevel = get('SLUICE_LOG_LEVEL');
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+    throw new ConfigError('SLUICE_LOG_LEVEL', `must be debug, info, warn or error, got "${logLevel}"`);
+  }
+
+  const url = get('SLUICE_CLICKHOUSE_URL');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError('SLUICE_CLICKHOUSE_URL', `"${url}" is not a URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError('SLUICE_CLICKHOUSE_URL', 'must be http:// or https://');
+  }
+  if (parsed.username || parsed.password) {
+    // Credentials in the URL would be printed wherever the URL is.
+    throw new ConfigError('SLUICE_CLICKHOUSE_URL', 'must not carry credentials; use SLUICE_CLICKHOUSE_USER / SLUICE_CLICKHOUSE_PASSWORD');
+  }
+
+  const database = get('SLUICE_CLICKHOUSE_DATABASE');
+  if (!IDENTIFIER.test(database)) throw new ConfigError('SLUICE_CLICKHOUSE_DATABASE', `"${database}" is not a plain identifier`);
+
+  const tables = tableMap(get('SLUICE_TABLE'), topics);
+
+  const batchMaxBytes = int('SLUICE_BATCH_MAX_BYTES', get('SLUICE_BATCH_MAX_BYTES'), 1024, 1 << 30);
+  const maxBufferBytes = int('SLUICE_MAX_BUFFER_BYTES', get('SLUICE_MAX_BUFFER_BYTES'), 1 << 20, 2 ** 40);
+  if (maxBufferBytes < batchMaxBytes) {
+    throw new ConfigError('SLUICE_MAX_BUFFER_BYTES', `(${maxBufferBytes}) must be at least SLUICE_BATCH_MAX_BYTES (${batchMaxBytes})`);
+  }
+  const retryInitialMs = int('SLUICE_RETRY_INITIAL_MS', get('SLUICE_RETRY_INITIAL_MS'), 1, 600_000);
+  const retryMaxMs = int('SLUICE_RETRY_MAX_MS', get('SLUICE_RETRY_MAX_MS'), 1, 3_600_000);
+  if (retryMaxMs < retryInitialMs) {
+    throw new ConfigError('SLUICE_RETRY_MAX_MS', `(${retryMaxMs}) must be at least SLUICE_RETRY_INITIAL_MS (${retryInitialMs})`);
+  }
+
+  return Object.freeze({
+    kafkaBrokers: Object.freeze(brokers),
+    kafkaClientId: get('SLUICE_KAFKA_CLIENT_ID'),
+    topics: Object.freeze(topics),
+    groupId: get('SLUICE_GROUP_ID'),
+    startFrom,
+    clickhouseUrl: url.replace(/\/+$/, ''),
+    clickhouseUser: get('SLUICE_CLICKHOUSE_USER'),
+    clickhousePassword: env.SLUICE_CLICKHOUSE_PASSWORD ?? '',
+    clickhouseDatabase: database,
+    tables,
+    batchMaxRows: int('SLUICE_BATCH_MAX_ROWS', get('SLUICE_BATCH_MAX_ROWS'), 1, 10_000_000),
+    batchMaxBytes,
+    batchMaxWaitMs: int('SLUICE_BATCH_MAX_WAIT_MS', get('SLUICE_BATCH_MAX_WAIT_MS'), 1, 3_600_000),
+    insertConcurrency: int('SLUICE_INSERT_CONCURRENCY', get('SLUICE_INSERT_CONCURRENCY'), 1, 256),
+    insertTimeoutMs: int('SLUICE_INSERT_TIMEOUT_MS', get('SLUICE_INSERT_TIMEOUT_MS'), 100, 3_600_000),
+    maxBufferBytes,
+    retryInitialMs,
+    retryMaxMs,
+    shutdownTimeoutMs: int('SLUICE_SHUTDOWN_TIMEOUT_MS', get('SLUICE_SHUTDOWN_TIMEOUT_MS'), 100, 3_600_000),
+    logLevel: logLevel as LogLevel,
+    metricsPort: int('SLUICE_METRICS_PORT', get('SLUICE_METRICS_PORT'), 0, 65535),
+    dlqTopic: dlqTopic(get('SLUICE_DLQ_TOPIC'), topics),
+    dlqMaxRatio: ratio('SLUICE_DLQ_MAX_RATIO', get('SLUICE_DLQ_MAX_RATIO')),
+    dlqWindowMs: int('SLUICE_DLQ_WINDOW_MS', get('SLUICE_DLQ_WINDOW_MS'), 1000, 86_400_000),
+    maxRecordBytes: int('SLUICE_MAX_RECORD_BYTES', get('SLUICE_MAX_RECORD_BYTES'), 16, batchMaxBytes),
+    readyStallMs: int('SLUICE_READY_STALL_MS', get('SLUICE_READY_STALL_MS'), 0, 86_400_000),
+  });
+}
+
+/** The config as it may be logged: the password replaced by a marker. */
+export function redactedConfig(config: Config): Record<string, unknown> {
+  return {
+    ...config,
+    tables: Object.fromEntries(config.tables),
+    clickhousePassword: config.clickhousePassword ? '***' : '',
+  };
+}
+
+function list(key: string, raw: string): string[] {
+  const items = raw.split(',').map((s) => s.trim());
+  if (raw !== '' && items.some((s) => s === '')) throw new ConfigError(key, 'has an empty item in its comma-separated list');
+  return raw === '' ? [] : items;
+}
+
+function int(key: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw)) throw new ConfigError(key, `must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(key, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function ratio(key: string, raw: string): number {
+  if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(raw)) throw new ConfigError(key, `must be a number from 0 to 1, got "${raw}"`);
+  return Number(raw);
+}
+
+function dlqTopic(raw: string, topics: readonly string[]): string {
+  if (raw === '' || raw === 'none') return raw;
+  if (!TOPIC.test(raw)) throw new ConfigError('SLUICE_DLQ_TOPIC', `"${raw}" is not a valid Kafka topic name`);
+  if (topics.includes(raw)) throw new ConfigError('SLUICE_DLQ_TOPIC', `"${raw}" is also a source topic; dead letters would be consumed again`);
+  return raw;
+}
+
+function tableMap(raw: string, topics: readonly string[]): ReadonlyMap<string, string> {
+  if (raw === '') throw new ConfigError('SLUICE_TABLE', 'is required (a table name, or topic:table pairs)');
+  const map = new Map<string, string>();
+  if (!raw.includes(':')) {
+    if (!IDENTIFIER.test(raw)) throw new ConfigError('SLUICE_TABLE', `"${raw}" is not a plain table name`);
+    for (const t of topics) map.set(t, raw);
+    return map;
+  }
+  for (const pair of list('SLUICE_TABLE', raw)) {
+    const [topic, table, extra] = pair.split(':').map((s) => s.trim());
+    if (!topic || !table || extra !== undefined) throw new ConfigError('SLUICE_TABLE', `"${pair}" is not topic:table`);
+    if (!IDENTIFIER.test(table)) throw new ConfigError('SLUICE_TABLE', `"${table}" is not a plain table name`);
+    if (!topics.includes(topic)) throw new ConfigError('SLUICE_TABLE', `maps topic "${topic}", which is not in SLUICE_TOPICS`);
+    if (map.has(topic)) throw new ConfigError('SLUICE_TABLE', `maps topic "${topic}" twice`);
+    map.set(topic, table);
+  }
+  const unmapped = topics.filter((t) => !map.has(t));
+  if (unmapped.length > 0) throw new ConfigError('SLUICE_TABLE', `has no table for topic(s) ${unmapped.join(', ')}`);
+  return map;
+}
+
+function closest(key: string): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 4;
+  for (const known of Object.keys(SETTINGS)) {
+    const d = distance(key, known);
+    if (d < bestDistance) [best, bestDistance] = [known, d];
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}

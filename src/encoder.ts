@@ -1,0 +1,59 @@
+/**
+ * encoder — records → JSONEachRow insert body, and the cheap pre-insert
+ * checks that find records which cannot be a row at all.
+ *
+ * Contract: `precheck` never parses JSON (the hot path stays free of
+ * JSON.parse/stringify, issue #5); it rejects what ClickHouse could not map
+ * to exactly one row: a missing value (tombstone), bytes that are not UTF-8,
+ * anything not shaped `{…}`, or a value over the size limit. Everything else
+ * goes to the server as it is, and the server's answer decides.
+ * `encode` joins values with '\n', one record per row, in order. A raw
+ * newline inside a value (pretty-printed JSON) is turned into a space: in
+ * valid JSON it can only be whitespace between tokens, and left alone it
+ * would split the record into rows and shift the server's "at row N".
+ */
+import { isUtf8 } from 'node:buffer';
+import type { SourceRecord } from './batcher.js';
+
+export type PrecheckReason = 'null_value' | 'too_large' | 'invalid_utf8' | 'not_json_object';
+
+const NEWLINE = 0x0a;
+const OPEN = 0x7b; // {
+const CLOSE = 0x7d; // }
+
+function isSpace(b: number): boolean {
+  return b === 0x20 || b === 0x09 || b === 0x0d;
+}
+
+export function precheck(record: SourceRecord, maxRecordBytes: number): PrecheckReason | undefined {
+  const v = record.value;
+  if (v === null || v.length === 0) return 'null_value';
+  if (v.length > maxRecordBytes) return 'too_large';
+  let start = 0;
+  let end = v.length - 1;
+  while (start <= end && isSpace(v[start]!)) start++;
+  while (end >= start && isSpace(v[end]!)) end--;
+  if (v[start] !== OPEN || v[end] !== CLOSE) return 'not_json_object';
+  if (!isUtf8(v)) return 'invalid_utf8';
+  return undefined;
+}
+
+const SEPARATOR = Buffer.from('\n');
+
+/** The insert body for these records: values joined by '\n', one row each. */
+export function encode(records: readonly SourceRecord[]): Buffer {
+  const parts: Buffer[] = new Array(records.length * 2);
+  let n = 0;
+  for (const r of records) {
+    const v = r.value!;
+    parts[n++] = v.indexOf(NEWLINE) === -1 ? v : flatten(v);
+    parts[n++] = SEPARATOR;
+  }
+  return Buffer.concat(parts, undefined);
+}
+
+function flatten(v: Buffer): Buffer {
+  const copy = Buffer.from(v);
+  for (let i = copy.indexOf(NEWLINE); i !== -1; i = copy.indexOf(NEWLINE, i + 1)) copy[i] = 0x20;
+  return copy;
+}

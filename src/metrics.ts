@@ -1,0 +1,80 @@
+/**
+ * metrics — every Prometheus metric sluice exposes, one prefix, one file.
+ *
+ * Contract: `createMetrics()` returns a fresh registry with all metrics
+ * registered (a registry per sink, so tests can run several sinks in one
+ * process). Modules update metrics through the typed handles below; nothing
+ * else in the code base touches prom-client. The README's metrics table
+ * lists the same names.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const PREFIX = 'sluice_';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly recordsConsumed: Counter<'topic'>;
+  readonly recordsInserted: Counter<'topic' | 'table'>;
+  readonly recordsDeadLettered: Counter<'topic' | 'table' | 'reason'>;
+  readonly bytesInserted: Counter<'topic' | 'table'>;
+  readonly batchesInserted: Counter<'topic' | 'table'>;
+  readonly batchRows: Histogram<'table'>;
+  readonly insertDuration: Histogram<'table'>;
+  readonly endToEndLatency: Histogram<'table'>;
+  readonly retries: Counter<'operation' | 'kind'>;
+  readonly consumerLag: Gauge<'topic' | 'partition'>;
+  readonly timeLag: Gauge<'topic' | 'partition'>;
+  readonly committedOffset: Gauge<'topic' | 'partition'>;
+  readonly pausedPartitions: Gauge;
+  readonly bufferedBytes: Gauge;
+  readonly inflightInserts: Gauge;
+  readonly ready: Gauge;
+}
+
+export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  const r = [registry];
+  return {
+    registry,
+    recordsConsumed: new Counter({ name: `${PREFIX}records_consumed_total`, help: 'Records received from Kafka.', labelNames: ['topic'], registers: r }),
+    recordsInserted: new Counter({ name: `${PREFIX}records_inserted_total`, help: 'Records written to ClickHouse.', labelNames: ['topic', 'table'], registers: r }),
+    recordsDeadLettered: new Counter({
+      name: `${PREFIX}records_dead_lettered_total`,
+      help: 'Records sent to the dead-letter topic, by reason.',
+      labelNames: ['topic', 'table', 'reason'],
+      registers: r,
+    }),
+    bytesInserted: new Counter({ name: `${PREFIX}bytes_inserted_total`, help: 'Message value bytes written to ClickHouse.', labelNames: ['topic', 'table'], registers: r }),
+    batchesInserted: new Counter({ name: `${PREFIX}batches_inserted_total`, help: 'Batches written to ClickHouse.', labelNames: ['topic', 'table'], registers: r }),
+    batchRows: new Histogram({
+      name: `${PREFIX}batch_rows`,
+      help: 'Records per written batch.',
+      labelNames: ['table'],
+      buckets: [1, 10, 100, 1000, 5000, 10000, 25000, 50000, 100000, 250000, 1000000],
+      registers: r,
+    }),
+    insertDuration: new Histogram({
+      name: `${PREFIX}insert_duration_seconds`,
+      help: 'Duration of one successful INSERT request.',
+      labelNames: ['table'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: r,
+    }),
+    endToEndLatency: new Histogram({
+      name: `${PREFIX}end_to_end_latency_seconds`,
+      help: 'Insert completion time minus the Kafka timestamp of the oldest record of each batch.',
+      labelNames: ['table'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+      registers: r,
+    }),
+    retries: new Counter({ name: `${PREFIX}retries_total`, help: 'Retried operations, by operation and error class.', labelNames: ['operation', 'kind'], registers: r }),
+    consumerLag: new Gauge({ name: `${PREFIX}consumer_lag_records`, help: 'Partition end offset minus committed offset.', labelNames: ['topic', 'partition'], registers: r }),
+    timeLag: new Gauge({ name: `${PREFIX}time_lag_seconds`, help: 'Now minus the Kafka timestamp of the last committed record.', labelNames: ['topic', 'partition'], registers: r }),
+    committedOffset: new Gauge({ name: `${PREFIX}committed_offset`, help: 'Last committed offset (next offset to read).', labelNames: ['topic', 'partition'], registers: r }),
+    pausedPartitions: new Gauge({ name: `${PREFIX}paused_partitions`, help: 'Partitions paused by backpressure or stalled writes.', registers: r }),
+    bufferedBytes: new Gauge({ name: `${PREFIX}buffered_bytes`, help: 'Accounted bytes held in batches, buffered or in flight.', registers: r }),
+    inflightInserts: new Gauge({ name: `${PREFIX}inflight_inserts`, help: 'INSERT requests in flight.', registers: r }),
+    ready: new Gauge({ name: `${PREFIX}ready`, help: '1 when /readyz would answer 200.', registers: r }),
+  };
+}

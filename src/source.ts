@@ -1,0 +1,145 @@
+/**
+ * source — the kafkajs consumer: joins the group, hands fetched batches to
+ * the pipeline, pauses/resumes partitions, commits offsets it is given.
+ *
+ * Contract:
+ *  - kafkajs never commits on its own (autoCommit off); the only commits are
+ *    the ones `commit()` is asked for, after the data is written.
+ *  - `eachBatch` hands records over and returns without waiting for the
+ *    write, so kafkajs fetches the next batch while the last one is being
+ *    inserted; memory is bounded by pausing, not by blocking the fetch loop
+ *    (which would also stop heartbeats and stall rebalances).
+ *  - Every rebalance is announced twice: `onRebalance` when kafkajs sees it
+ *    start and again when the new assignment arrives. kafkajs stops all
+ *    fetchers (waiting for running eachBatch calls) before it rejoins, and
+ *    re-reads committed offsets after, so nothing from before the rebalance
+ *    is delivered afterwards.
+ *  - kafkajs logs go through the sink's JSON logger.
+ */
+import { Kafka, logLevel as KafkaLogLevel, type Consumer, type KafkaMessage, type LogEntry } from 'kafkajs';
+import type { SourceRecord } from './batcher.js';
+import type { OffsetCommit } from './committer.js';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import type { TopicPartition } from './pipeline.js';
+
+export interface SourceHandlers {
+  onRecords(topic: string, partition: number, records: SourceRecord[], highWatermark: number): void;
+  onRebalance(phase: 'started' | 'assigned', assignment?: Record<string, number[]>): void;
+  onCrash(error: unknown, restarting: boolean): void;
+}
+
+export interface Source {
+  start(): Promise<void>;
+  pause(tps: TopicPartition[]): void;
+  resume(tps: TopicPartition[]): void;
+  pauseAll(): void;
+  commit(offsets: OffsetCommit[]): Promise<void>;
+  /** Leaves the group and disconnects. */
+  stop(): Promise<void>;
+  readonly kafka: Kafka;
+}
+
+export function kafkaLogCreator(log: Logger) {
+  return () =>
+    ({ level, label, log: entry }: LogEntry) => {
+      const { message, timestamp: _t, logger: _l, ...rest } = entry as Record<string, unknown>;
+      const fields = { component: 'kafkajs', message, ...rest };
+      if (level === KafkaLogLevel.ERROR) log.error('kafka.log', fields);
+      else if (level === KafkaLogLevel.WARN) log.warn('kafka.log', fields);
+      else if (level === KafkaLogLevel.INFO) log.debug('kafka.log', fields);
+      else log.debug('kafka.log', { ...fields, label });
+    };
+}
+
+export function createKafka(config: Pick<Config, 'kafkaBrokers' | 'kafkaClientId'>, log: Logger): Kafka {
+  return new Kafka({
+    clientId: config.kafkaClientId,
+    brokers: [...config.kafkaBrokers],
+    logLevel: KafkaLogLevel.WARN,
+    logCreator: kafkaLogCreator(log),
+    connectionTimeout: 3000,
+    // kafkajs gives up (and crashes the consumer, which then restarts) after
+    // these retries; a broker restart takes longer than the default 5.
+    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 12 },
+  });
+}
+
+export function createSource(config: Config, log: Logger, handlers: SourceHandlers): Source {
+  const kafka = createKafka(config, log);
+  // A fetch response is held in memory until its records are buffered, so
+  // it counts against the buffer cap: keep one well below it.
+  const maxBytes = Math.max(1 << 20, Math.min(32 << 20, Math.floor(config.maxBufferBytes / 4)));
+  const consumer: Consumer = kafka.consumer({
+    groupId: config.groupId,
+    sessionTimeout: 30_000,
+    rebalanceTimeout: 60_000,
+    heartbeatInterval: 3_000,
+    maxBytes,
+    maxBytesPerPartition: Math.max(64 << 10, Math.min(8 << 20, Math.floor(maxBytes / 4))),
+    maxWaitTimeInMs: 250,
+    retry: {
+      retries: 12,
+      initialRetryTime: 300,
+      maxRetryTime: 10_000,
+      restartOnFailure: async (err) => {
+        handlers.onCrash(err, true);
+        return true;
+      },
+    },
+  });
+
+  consumer.on(consumer.events.REBALANCING, () => handlers.onRebalance('started'));
+  consumer.on(consumer.events.GROUP_JOIN, (e) => handlers.onRebalance('assigned', e.payload.memberAssignment));
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (!e.payload.restart) handlers.onCrash(e.payload.error, false);
+  });
+
+  const byTopic = (tps: TopicPartition[]) => {
+    const m = new Map<string, number[]>();
+    for (const tp of tps) m.set(tp.topic, [...(m.get(tp.topic) ?? []), tp.partition]);
+    return [...m].map(([topic, partitions]) => ({ topic, partitions }));
+  };
+
+  return {
+    kafka,
+    async start() {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [...config.topics], fromBeginning: config.startFrom === 'earliest' });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: true,
+        partitionsConsumedConcurrently: 64,
+        eachBatch: async ({ batch }) => {
+          const records = batch.messages.map(toRecord);
+          handlers.onRecords(batch.topic, batch.partition, records, Number(batch.highWatermark));
+        },
+      });
+    },
+    pause(tps) {
+      if (tps.length > 0) consumer.pause(byTopic(tps));
+    },
+    resume(tps) {
+      if (tps.length > 0) consumer.resume(byTopic(tps));
+    },
+    pauseAll() {
+      consumer.pause(config.topics.map((topic) => ({ topic })));
+    },
+    async commit(offsets) {
+      await consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+    },
+    async stop() {
+      await consumer.disconnect();
+    },
+  };
+}
+
+function toRecord(m: KafkaMessage): SourceRecord {
+  return {
+    offset: Number(m.offset),
+    timestamp: Number(m.timestamp),
+    key: m.key,
+    value: m.value,
+    headers: m.headers,
+  };
+}

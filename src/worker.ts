@@ -1,0 +1,293 @@
+/**
+ * worker — one partition's write path: batch → insert → dead letters → ack.
+ *
+ * Contract:
+ *  - Batches of one partition are written strictly one after another, in
+ *    offset order, and acknowledged to the committer in that order, each only
+ *    after its good rows are in ClickHouse and its bad rows are acknowledged
+ *    by the dead-letter topic (invariants 1 and 2).
+ *  - Transient and fatal failures are retried (backoff, jitter; fatal at the
+ *    slowest pace) while the batch stays queued, so the partition's buffer
+ *    fills and the pipeline pauses it: nothing is dropped.
+ *  - A data error with a dead-letter sink: the batch's bad records are
+ *    isolated and dead-lettered, the rest lands. Without one, or when the
+ *    dead-letter ratio guard trips, the partition stalls on that batch and
+ *    retries it slowly — a schema fix resumes it, nothing is skipped.
+ *  - `abandon()` (rebalance) stops acknowledging: whatever is in flight may
+ *    still land, but is never committed by this worker; the partition's next
+ *    owner re-reads it.
+ * Each insert attempt takes one slot of the shared insert queue, so a
+ * partition waiting out a backoff does not hold a slot others could use.
+ */
+import type PQueue from 'p-queue';
+import type { Batch, BatchLimits, SourceRecord } from './batcher.js';
+import { Batcher } from './batcher.js';
+import type { Committer } from './committer.js';
+import { encode, precheck, type PrecheckReason } from './encoder.js';
+import { AbortedError, ClickHouseError, SluiceError, errorMessage } from './errors.js';
+import { insertIsolating } from './isolate.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { retry, sleep, type BackoffOptions } from './retry.js';
+import { classifyClickHouseError } from './clickhouse-errors.js';
+
+/** A record the sink will not write, and why. */
+export interface DeadLetter {
+  readonly record: SourceRecord;
+  /** `precheck` reason, or 'rejected' when ClickHouse refused the row. */
+  readonly reason: PrecheckReason | 'rejected';
+  readonly code: number | undefined;
+  readonly message: string;
+}
+
+export interface DeadLetterSink {
+  /** Resolves once every letter is acknowledged by all in-sync replicas. */
+  send(source: { topic: string; partition: number; table: string }, letters: readonly DeadLetter[]): Promise<void>;
+}
+
+export interface WorkerDeps {
+  readonly limits: BatchLimits;
+  readonly maxRecordBytes: number;
+  readonly backoff: BackoffOptions;
+  readonly insertQueue: PQueue;
+  readonly insert: (table: string, body: Buffer) => Promise<void>;
+  readonly committer: Committer;
+  readonly deadLetters: DeadLetterSink | undefined;
+  /** The dead-letter ratio guard (dlq.ts RatioGuard). */
+  readonly deadLetterGuard: { allows(bad: number, total: number): boolean; record(total: number, bad: number): void };
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+  /** Called whenever held bytes shrink (a batch finished). */
+  readonly onProgress: () => void;
+  /** Called with a reason while the partition cannot make progress, undefined once it can. */
+  readonly onStall: (key: string, reason: string | undefined) => void;
+}
+
+export class PartitionWorker {
+  readonly key: string;
+  private readonly batcher: Batcher;
+  private readonly queue: Batch[] = [];
+  private queuedBytes = 0;
+  private running: Promise<void> | undefined;
+  private abandoned = false;
+  private readonly log: Logger;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly table: string,
+    readonly generation: number,
+    private readonly deps: WorkerDeps,
+  ) {
+    this.key = `${topic}:${partition}`;
+    this.batcher = new Batcher(topic, partition, deps.limits);
+    this.log = deps.log.child({ topic, partition, table });
+  }
+
+  /** Bytes this partition holds: the open batch plus sealed and in-flight ones. */
+  get bytes(): number {
+    return this.batcher.bufferedBytes + this.queuedBytes;
+  }
+
+  add(records: readonly SourceRecord[], now: number): void {
+    this.enqueue(this.batcher.add(records, now));
+  }
+
+  tick(now: number): void {
+    const due = this.batcher.sealIfDue(now);
+    if (due) this.enqueue([due]);
+  }
+
+  sealNow(): void {
+    const b = this.batcher.sealNow();
+    if (b) this.enqueue([b]);
+  }
+
+  abandon(): void {
+    this.abandoned = true;
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.batcher.sealNow();
+    this.deps.onStall(this.key, undefined);
+  }
+
+  /** Resolves when every sealed batch is written and acknowledged (or abandoned). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private enqueue(batches: Batch[]): void {
+    if (batches.length === 0 || this.abandoned) return;
+    for (const b of batches) {
+      this.queue.push(b);
+      this.queuedBytes += b.bytes;
+    }
+    if (!this.running) this.running = this.run().finally(() => (this.running = undefined));
+  }
+
+  private async run(): Promise<void> {
+    try {
+      while (this.queue.length > 0 && !this.abandoned) {
+        const batch = this.queue[0]!;
+        await this.write(batch);
+        if (this.abandoned) return;
+        this.queue.shift();
+        this.queuedBytes -= batch.bytes;
+        const last = batch.records[batch.records.length - 1]!;
+        this.deps.committer.ack(this.topic, this.partition, batch.lastOffset + 1, this.generation, last.timestamp);
+        this.deps.onProgress();
+      }
+    } catch (err) {
+      if (err instanceof AbortedError) {
+        this.log.warn('partition.write_aborted', { pendingBatches: this.queue.length });
+        return;
+      }
+      // Not expected: every failure below is retried or isolated. Stall
+      // loudly rather than skip the batch.
+      this.log.error('partition.write_failed', { error: err });
+      this.deps.onStall(this.key, `unexpected: ${errorMessage(err)}`);
+    }
+  }
+
+  private async write(batch: Batch): Promise<void> {
+    const meta = { firstOffset: batch.firstOffset, lastOffset: batch.lastOffset, rows: batch.records.length };
+    const good: SourceRecord[] = [];
+    const letters: DeadLetter[] = [];
+    for (const record of batch.records) {
+      const reason = this.deps.deadLetters ? precheck(record, this.deps.maxRecordBytes) : undefined;
+      if (reason) letters.push({ record, reason, code: undefined, message: PRECHECK_MESSAGES[reason] });
+      else good.push(record);
+    }
+    if (!this.deps.deadLetters) {
+      await this.writeOrStall(batch.records, meta);
+      return;
+    }
+    const rejected = await insertIsolating(good, (slice) => this.insertWithRetry(slice));
+    for (const r of rejected) {
+      letters.push({ record: r.record, reason: 'rejected', code: r.error.code, message: r.error.message });
+    }
+    if (letters.length > 0) {
+      letters.sort((a, b) => a.record.offset - b.record.offset);
+      await this.deadLetter(batch, letters, meta);
+    }
+    this.deps.deadLetterGuard.record(batch.records.length, letters.length);
+    this.log.debug('batch.written', { ...meta, deadLettered: letters.length });
+  }
+
+  /** No dead-letter topic: a data error holds the partition on this batch, retried slowly. */
+  private async writeOrStall(records: readonly SourceRecord[], meta: Record<string, unknown>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const nullAt = records.find((r) => r.value === null);
+      if (!nullAt) {
+        try {
+          await this.insertWithRetry(records);
+          if (attempt > 0) this.deps.onStall(this.key, undefined);
+          return;
+        } catch (err) {
+          if (!(err instanceof ClickHouseError) || err.kind !== 'data') throw err;
+          this.stalled(`ClickHouse rejected the batch (code ${err.code}): ${err.message}`, meta);
+        }
+      } else {
+        this.stalled(`record at offset ${nullAt.offset} has no value (tombstone)`, meta);
+      }
+      await sleep(this.deps.backoff.maxMs, this.deps.signal);
+    }
+  }
+
+  private stalled(why: string, meta: Record<string, unknown>): void {
+    const reason = `partition stalled: ${why}; no dead-letter topic is configured (SLUICE_DLQ_TOPIC=none), so nothing is skipped`;
+    this.log.error('partition.stalled', { ...meta, reason });
+    this.deps.onStall(this.key, reason);
+  }
+
+  private async deadLetter(batch: Batch, letters: DeadLetter[], meta: Record<string, unknown>): Promise<void> {
+    const sink = this.deps.deadLetters!;
+    for (let attempt = 0; !this.deps.deadLetterGuard.allows(letters.length, batch.records.length); attempt++) {
+      const reason = `dead-letter ratio over SLUICE_DLQ_MAX_RATIO: ${letters.length} of ${batch.records.length} records of this batch rejected; likely a missing migration or a bad deploy — fix it, the batch is retried`;
+      if (attempt === 0) this.log.error('dlq.ratio_exceeded', { ...meta, deadLetters: letters.length, reason });
+      this.deps.onStall(this.key, reason);
+      await sleep(this.deps.backoff.maxMs, this.deps.signal);
+      // The table may have been fixed meanwhile: try the rejected rows again.
+      const still = await insertIsolating(
+        letters.filter((l) => l.reason === 'rejected').map((l) => l.record),
+        (slice) => this.insertWithRetry(slice),
+      );
+      const stillSet = new Set(still.map((s) => s.record));
+      letters = letters.filter((l) => l.reason !== 'rejected' || stillSet.has(l.record));
+    }
+    this.deps.onStall(this.key, undefined);
+    if (letters.length === 0) return;
+    await retry(() => sink.send({ topic: this.topic, partition: this.partition, table: this.table }, letters), {
+      ...this.deps.backoff,
+      what: 'dead-letter produce',
+      signal: this.deps.signal,
+      classify: (err) => classifyKafka(err),
+      onRetry: (err, attempt, delayMs) => {
+        this.deps.metrics.retries.inc({ operation: 'dead_letter', kind: err.kind });
+        this.log.warn('dlq.retry', { ...meta, error: err.message, attempt, delayMs });
+      },
+    });
+    for (const l of letters) this.deps.metrics.recordsDeadLettered.inc({ topic: this.topic, table: this.table, reason: l.reason });
+    this.log.warn('dlq.sent', { ...meta, deadLetters: letters.length, offsets: letters.slice(0, 20).map((l) => l.record.offset) });
+  }
+
+  /** One slice as one INSERT, retrying everything but data errors. */
+  private async insertWithRetry(slice: readonly SourceRecord[]): Promise<void> {
+    const body = encode(slice);
+    const { metrics } = this.deps;
+    let stalled = false;
+    await retry(
+      () =>
+        this.deps.insertQueue.add(async () => {
+          const started = Date.now();
+          metrics.inflightInserts.inc();
+          try {
+            await this.deps.insert(this.table, body);
+          } finally {
+            metrics.inflightInserts.dec();
+          }
+          const done = Date.now();
+          metrics.insertDuration.observe({ table: this.table }, (done - started) / 1000);
+          metrics.endToEndLatency.observe({ table: this.table }, Math.max(0, done - slice[0]!.timestamp) / 1000);
+        }),
+      {
+        ...this.deps.backoff,
+        what: 'insert',
+        signal: this.deps.signal,
+        classify: classifyClickHouseError,
+        onRetry: (err, attempt, delayMs) => {
+          metrics.retries.inc({ operation: 'insert', kind: err.kind });
+          const fields = { firstOffset: slice[0]!.offset, rows: slice.length, error: err.message, code: err.code, kind: err.kind, attempt, delayMs };
+          if (err.kind === 'fatal' || attempt >= 3) {
+            this.log.error('insert.retry', fields);
+            stalled = true;
+            this.deps.onStall(this.key, `insert failing (${err.kind}): ${err.message}`);
+          } else {
+            this.log.warn('insert.retry', fields);
+          }
+        },
+      },
+    );
+    if (stalled) this.deps.onStall(this.key, undefined);
+    metrics.recordsInserted.inc({ topic: this.topic, table: this.table }, slice.length);
+    metrics.bytesInserted.inc({ topic: this.topic, table: this.table }, body.length);
+    metrics.batchesInserted.inc({ topic: this.topic, table: this.table });
+    metrics.batchRows.observe({ table: this.table }, slice.length);
+  }
+}
+
+const PRECHECK_MESSAGES: Record<PrecheckReason, string> = {
+  null_value: 'record has no value (null or empty, e.g. a tombstone)',
+  too_large: 'record value is larger than SLUICE_MAX_RECORD_BYTES',
+  invalid_utf8: 'record value is not valid UTF-8',
+  not_json_object: 'record value is not a JSON object ({...})',
+};
+
+function classifyKafka(err: unknown) {
+  // kafkajs marks its errors `retriable`; anything else from the producer
+  // (e.g. a broker that vanished mid-request) is worth retrying as well.
+  const e = err as { retriable?: unknown; message?: unknown };
+  const kind = e && e.retriable === false ? 'fatal' : 'transient';
+  return new SluiceError(kind, errorMessage(err), { cause: err });
+}

@@ -1,0 +1,104 @@
+/**
+ * writer — the only module that talks to @clickhouse/client.
+ *
+ * Contract: `insert(table, body)` sends one JSONEachRow body as one INSERT
+ * and resolves once ClickHouse acknowledged it (the HTTP response ended
+ * without an exception), or rejects with a classified ClickHouseError. It
+ * does not retry: the caller owns retries so that a partition stays paused
+ * while its batch waits. Table and database names are validated identifiers
+ * (config.ts) and are backquoted here.
+ *
+ * The body goes out as raw bytes through `exec` rather than `insert`, whose
+ * JSON formats would JSON.stringify every row again: the Kafka message bytes
+ * already are JSONEachRow rows (issue #5, no per-record parse/stringify).
+ */
+import { Readable } from 'node:stream';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { classifyClickHouseError } from './clickhouse-errors.js';
+
+export interface WriterOptions {
+  readonly url: string;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+  readonly requestTimeoutMs: number;
+  readonly maxOpenConnections: number;
+}
+
+export interface Writer {
+  insert(table: string, body: Buffer): Promise<void>;
+  /** Resolves if ClickHouse answers a trivial query; rejects classified otherwise. */
+  ping(): Promise<void>;
+  /** e.g. "18.16.1"; used to decide which newer settings may be sent. */
+  serverVersion(): Promise<string>;
+  /** Rejects with a fatal ClickHouseError if the table does not exist or cannot be read. */
+  checkTable(table: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function quoteIdentifier(name: string): string {
+  return '`' + name.replace(/\\/g, '\\\\').replace(/`/g, '\\`') + '`';
+}
+
+export function createWriter(opts: WriterOptions): Writer {
+  const client: ClickHouseClient = createClient({
+    url: opts.url,
+    username: opts.user,
+    password: opts.password,
+    database: opts.database,
+    request_timeout: opts.requestTimeoutMs,
+    max_open_connections: opts.maxOpenConnections,
+    keep_alive: { enabled: true },
+    // The client library logs every failed request with a stack trace; the
+    // sink logs classified failures itself, once, as JSON.
+    log: { level: ClickHouseLogLevel.OFF },
+  });
+  const qualified = (table: string) => `${quoteIdentifier(opts.database)}.${quoteIdentifier(table)}`;
+
+  return {
+    async insert(table, body) {
+      try {
+        const result = await client.exec({
+          query: `INSERT INTO ${qualified(table)} FORMAT JSONEachRow`,
+          values: Readable.from([body]),
+        });
+        // The response body of an INSERT is empty; drain it so the socket
+        // returns to the keep-alive pool.
+        result.stream.resume();
+        await new Promise<void>((resolve, reject) => {
+          result.stream.once('end', resolve);
+          result.stream.once('error', reject);
+        });
+      } catch (err) {
+        throw classifyClickHouseError(err);
+      }
+    },
+    async ping() {
+      try {
+        const rs = await client.query({ query: 'SELECT 1', format: 'TabSeparated' });
+        await rs.text();
+      } catch (err) {
+        throw classifyClickHouseError(err);
+      }
+    },
+    async serverVersion() {
+      try {
+        const rs = await client.query({ query: 'SELECT version()', format: 'TabSeparated' });
+        return (await rs.text()).trim();
+      } catch (err) {
+        throw classifyClickHouseError(err);
+      }
+    },
+    async checkTable(table) {
+      try {
+        const rs = await client.query({ query: `SELECT * FROM ${qualified(table)} LIMIT 0`, format: 'TabSeparated' });
+        await rs.text();
+      } catch (err) {
+        throw classifyClickHouseError(err);
+      }
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
