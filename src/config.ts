@@ -45,6 +45,7 @@ export interface Config {
   readonly dlqWindowMs: number;
   readonly maxRecordBytes: number;
   readonly readyStallMs: number;
+  readonly kafkaSessionTimeoutMs: number;
 }
 
 /** Every accepted variable with its default ('' = required or empty) and meaning. */
@@ -52,6 +53,7 @@ export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>
   SLUICE_KAFKA_BROKERS: { default: '127.0.0.1:9092', doc: 'Comma-separated Kafka bootstrap brokers (host:port).' },
   SLUICE_KAFKA_CLIENT_ID: { default: 'sluice', doc: 'Kafka client id (shows in broker logs and quotas).' },
   SLUICE_TOPICS: { default: '', doc: 'Required. Comma-separated topics to consume.' },
+  SLUICE_KAFKA_SESSION_TIMEOUT_MS: { default: '30000', doc: 'Consumer session timeout: how long a vanished replica keeps its partitions before the group reassigns them.' },
   SLUICE_GROUP_ID: { default: 'sluice', doc: 'Consumer group; replicas with the same group share the partitions.' },
   SLUICE_START_FROM: { default: 'earliest', doc: '`earliest` or `latest`: where a group with no committed offset starts.' },
   SLUICE_CLICKHOUSE_URL: { default: 'http://127.0.0.1:8123', doc: 'ClickHouse HTTP(S) endpoint.' },
@@ -169,6 +171,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     dlqWindowMs: int('SLUICE_DLQ_WINDOW_MS', get('SLUICE_DLQ_WINDOW_MS'), 1000, 86_400_000),
     maxRecordBytes: int('SLUICE_MAX_RECORD_BYTES', get('SLUICE_MAX_RECORD_BYTES'), 16, batchMaxBytes),
     readyStallMs: int('SLUICE_READY_STALL_MS', get('SLUICE_READY_STALL_MS'), 0, 86_400_000),
+    // The broker refuses sessions outside group.min/max.session.timeout.ms (6 s to 30 min by default).
+    kafkaSessionTimeoutMs: int('SLUICE_KAFKA_SESSION_TIMEOUT_MS', get('SLUICE_KAFKA_SESSION_TIMEOUT_MS'), 6000, 1_800_000),
   });
 }
 

@@ -13,6 +13,11 @@
  * insert, never condemn a good record), and the rest continues the same way.
  * Without a position the slice is bisected. With k bad records in n, this
  * costs about 3k inserts when positions are given, O(k·log n) otherwise.
+ *
+ * `stopWhen(badSoFar, examinedSoFar)` ends the search early (a flood of rejections is a
+ * broken deploy, not bad records, and isolating it would cost thousands of
+ * inserts): records not yet inserted or condemned come back as
+ * `unresolved`, in order.
  */
 import type { SourceRecord } from './batcher.js';
 import { ClickHouseError } from './errors.js';
@@ -22,20 +27,36 @@ export interface Rejected {
   readonly error: ClickHouseError;
 }
 
+export interface Isolated {
+  readonly bad: Rejected[];
+  readonly unresolved: SourceRecord[];
+}
+
 export async function insertIsolating(
   records: readonly SourceRecord[],
   insert: (slice: readonly SourceRecord[]) => Promise<void>,
-): Promise<Rejected[]> {
+  stopWhen: (badSoFar: number, examinedSoFar: number) => boolean = () => false,
+): Promise<Isolated> {
   const bad: Rejected[] = [];
+  const unresolved: SourceRecord[] = [];
+  let stopped = false;
+  let examined = 0;
   const go = async (slice: readonly SourceRecord[]): Promise<void> => {
     if (slice.length === 0) return;
+    if (stopped) {
+      unresolved.push(...slice);
+      return;
+    }
     try {
       await insert(slice);
+      examined += slice.length;
       return;
     } catch (err) {
       if (!(err instanceof ClickHouseError) || err.kind !== 'data') throw err;
       if (slice.length === 1) {
         bad.push({ record: slice[0]!, error: err });
+        examined += 1;
+        stopped = stopWhen(bad.length, examined);
         return;
       }
       const row = err.row;
@@ -51,5 +72,5 @@ export async function insertIsolating(
     }
   };
   await go(records);
-  return bad;
+  return { bad, unresolved };
 }

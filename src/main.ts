@@ -79,6 +79,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
       return dlq;
     },
     deadLetterGuard: new RatioGuard(config.dlqMaxRatio, config.dlqWindowMs),
+    deadLetterGuardRatio: config.dlqMaxRatio,
     pause: (tps) => source?.pause(tps),
     resume: (tps) => source?.resume(tps),
     metrics,

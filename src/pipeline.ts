@@ -41,6 +41,7 @@ export interface PipelineDeps {
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;
   readonly deadLetterGuard: { allows(bad: number, total: number): boolean; record(total: number, bad: number): void };
+  readonly deadLetterGuardRatio: number;
   readonly pause: (tps: TopicPartition[]) => void;
   readonly resume: (tps: TopicPartition[]) => void;
   readonly metrics: Metrics;

@@ -72,9 +72,9 @@ export function createSource(config: Config, log: Logger, handlers: SourceHandle
   const maxBytes = Math.max(1 << 20, Math.min(32 << 20, Math.floor(config.maxBufferBytes / 4)));
   const consumer: Consumer = kafka.consumer({
     groupId: config.groupId,
-    sessionTimeout: 30_000,
+    sessionTimeout: config.kafkaSessionTimeoutMs,
     rebalanceTimeout: 60_000,
-    heartbeatInterval: 3_000,
+    heartbeatInterval: Math.max(500, Math.floor(config.kafkaSessionTimeoutMs / 10)),
     maxBytes,
     maxBytesPerPartition: Math.max(64 << 10, Math.min(8 << 20, Math.floor(maxBytes / 4))),
     maxWaitTimeInMs: 250,

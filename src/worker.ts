@@ -55,6 +55,8 @@ export interface WorkerDeps {
   readonly deadLetters: DeadLetterSink | undefined;
   /** The dead-letter ratio guard (dlq.ts RatioGuard). */
   readonly deadLetterGuard: { allows(bad: number, total: number): boolean; record(total: number, bad: number): void };
+  /** SLUICE_DLQ_MAX_RATIO, for messages. */
+  readonly deadLetterGuardRatio: number;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly signal: AbortSignal;
@@ -163,15 +165,46 @@ export class PartitionWorker {
       await this.writeOrStall(batch.records, meta);
       return;
     }
-    const rejected = await insertIsolating(good, (slice) => this.insertWithRetry(slice));
-    for (const r of rejected) {
+    const total = batch.records.length;
+    const within = (bad: number) => this.deps.deadLetterGuard.allows(bad, total);
+    const isolate = (records: readonly SourceRecord[], extrapolate: boolean) =>
+      insertIsolating(records, (slice) => this.insertWithRetry(slice), (bad, examined) => {
+        if (!within(letters.length + bad)) return true;
+        // A flood would cost ~3 inserts per rejected row to isolate: judge
+        // it from the first rows examined, projected onto the whole batch.
+        return extrapolate && examined >= Math.min(100, records.length) && !within(letters.length + Math.ceil((bad * records.length) / examined));
+      });
+    let outcome = await isolate(good, true);
+    // Too many rejections (or the search was cut short because of them): a
+    // missing migration or a bad deploy. Hold the partition on the rows not
+    // yet written and retry them slowly; dead-letter nothing until a fix.
+    for (let attempt = 0; outcome.unresolved.length > 0 || !within(letters.length + outcome.bad.length); attempt++) {
+      const held = [...outcome.bad.map((r) => r.record), ...outcome.unresolved].sort((a, b) => a.offset - b.offset);
+      const reason = `dead letters over SLUICE_DLQ_MAX_RATIO (${this.deps.deadLetterGuardRatio}): ${letters.length + outcome.bad.length}+ of ${total} records of this batch rejected; likely a missing migration or a bad deploy — the rows are held and retried, nothing is dead-lettered until it is fixed`;
+      if (attempt === 0) this.log.error('dlq.ratio_exceeded', { ...meta, rejected: letters.length + outcome.bad.length, held: held.length, reason });
+      this.deps.onStall(this.key, reason);
+      await sleep(this.deps.backoff.maxMs, this.deps.signal);
+      if (held.length === 0) continue;
+      try {
+        // One insert tells whether the table has been fixed.
+        await this.insertWithRetry(held);
+        outcome = { bad: [], unresolved: [] };
+      } catch (err) {
+        if (!(err instanceof ClickHouseError) || err.kind !== 'data') throw err;
+        // Isolating again costs ~3 inserts per bad row: only every tenth
+        // round, for a fix that mends only some of them.
+        if (attempt % 10 === 9) outcome = await isolate(held, false);
+      }
+    }
+    this.deps.onStall(this.key, undefined);
+    for (const r of outcome.bad) {
       letters.push({ record: r.record, reason: 'rejected', code: r.error.code, message: r.error.message });
     }
     if (letters.length > 0) {
       letters.sort((a, b) => a.record.offset - b.record.offset);
-      await this.deadLetter(batch, letters, meta);
+      await this.deadLetter(letters, meta);
     }
-    this.deps.deadLetterGuard.record(batch.records.length, letters.length);
+    this.deps.deadLetterGuard.record(total, letters.length);
     this.log.debug('batch.written', { ...meta, deadLettered: letters.length });
   }
 
@@ -201,23 +234,8 @@ export class PartitionWorker {
     this.deps.onStall(this.key, reason);
   }
 
-  private async deadLetter(batch: Batch, letters: DeadLetter[], meta: Record<string, unknown>): Promise<void> {
+  private async deadLetter(letters: DeadLetter[], meta: Record<string, unknown>): Promise<void> {
     const sink = this.deps.deadLetters!;
-    for (let attempt = 0; !this.deps.deadLetterGuard.allows(letters.length, batch.records.length); attempt++) {
-      const reason = `dead-letter ratio over SLUICE_DLQ_MAX_RATIO: ${letters.length} of ${batch.records.length} records of this batch rejected; likely a missing migration or a bad deploy — fix it, the batch is retried`;
-      if (attempt === 0) this.log.error('dlq.ratio_exceeded', { ...meta, deadLetters: letters.length, reason });
-      this.deps.onStall(this.key, reason);
-      await sleep(this.deps.backoff.maxMs, this.deps.signal);
-      // The table may have been fixed meanwhile: try the rejected rows again.
-      const still = await insertIsolating(
-        letters.filter((l) => l.reason === 'rejected').map((l) => l.record),
-        (slice) => this.insertWithRetry(slice),
-      );
-      const stillSet = new Set(still.map((s) => s.record));
-      letters = letters.filter((l) => l.reason !== 'rejected' || stillSet.has(l.record));
-    }
-    this.deps.onStall(this.key, undefined);
-    if (letters.length === 0) return;
     await retry(() => sink.send({ topic: this.topic, partition: this.partition, table: this.table }, letters), {
       ...this.deps.backoff,
       what: 'dead-letter produce',
