@@ -16,13 +16,17 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# A second, private pair of services (used by the fault-injection tests, so
+# stopping "ClickHouse" there never disturbs anything else) is the same
+# script with another LOCAL_SERVICES_DIR and other ports.
 STATE="${LOCAL_SERVICES_DIR:-$ROOT/.local}"
 KAFKA_DIR="$STATE/kafka"
+KAFKA_LIBS="$ROOT/.local/kafka-libs"
 CH_DIR="$STATE/clickhouse"
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
-CH_HTTP_PORT=8123
-CH_TCP_PORT=9000
+KAFKA_PORT="${LOCAL_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${LOCAL_KAFKA_CONTROLLER_PORT:-9093}"
+CH_HTTP_PORT="${LOCAL_CH_HTTP_PORT:-8123}"
+CH_TCP_PORT="${LOCAL_CH_TCP_PORT:-9000}"
 KAFKA_HEAP="${LOCAL_KAFKA_HEAP:--Xms256m -Xmx768m}"
 
 say() { printf 'services: %s\n' "$*" >&2; }
@@ -50,18 +54,18 @@ install_clickhouse() {
 }
 
 install_kafka() {
-  [ -f "$KAFKA_DIR/libs/.complete" ] && return 0
+  [ -f "$KAFKA_LIBS/.complete" ] && return 0
   command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch the Kafka broker jars"
   command -v java >/dev/null || die "Java 17+ is needed to run the Kafka broker"
   say "fetching the Kafka broker jars from Maven Central"
-  rm -rf "$KAFKA_DIR/libs"
-  mkdir -p "$KAFKA_DIR/libs"
+  rm -rf "$KAFKA_LIBS"
+  mkdir -p "$KAFKA_LIBS"
   if ! mvn -q -B -f "$ROOT/scripts/kafka-pom.xml" dependency:copy-dependencies \
-        -DoutputDirectory="$KAFKA_DIR/libs" >"$KAFKA_DIR/mvn.log" 2>&1; then
-    tail -20 "$KAFKA_DIR/mvn.log" >&2
-    die "downloading the Kafka jars failed (see $KAFKA_DIR/mvn.log)"
+        -DoutputDirectory="$KAFKA_LIBS" >"$ROOT/.local/kafka-mvn.log" 2>&1; then
+    tail -20 "$ROOT/.local/kafka-mvn.log" >&2
+    die "downloading the Kafka jars failed (see .local/kafka-mvn.log)"
   fi
-  touch "$KAFKA_DIR/libs/.complete"
+  touch "$KAFKA_LIBS/.complete"
 }
 
 write_kafka_config() {
@@ -99,7 +103,7 @@ start_kafka() {
   install_kafka
   mkdir -p "$KAFKA_DIR/data"
   write_kafka_config
-  local cp="$KAFKA_DIR/libs/*"
+  local cp="$KAFKA_LIBS/*"
   if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
     local id
     id=$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
@@ -195,12 +199,12 @@ case "$which" in all|kafka|clickhouse) ;; *) die "unknown service '$which' (kafk
 case "$cmd" in
   install) install_clickhouse; install_kafka ;;
   start)
-    [ "$which" != clickhouse ] && start_kafka
-    [ "$which" != kafka ] && start_clickhouse
+    if [ "$which" != clickhouse ]; then start_kafka; fi
+    if [ "$which" != kafka ]; then start_clickhouse; fi
     ;;
   stop)
-    [ "$which" != clickhouse ] && stop_pid kafka "$KAFKA_DIR/kafka.pid"
-    [ "$which" != kafka ] && stop_pid clickhouse "$CH_DIR/clickhouse.pid"
+    if [ "$which" != clickhouse ]; then stop_pid kafka "$KAFKA_DIR/kafka.pid"; fi
+    if [ "$which" != kafka ]; then stop_pid clickhouse "$CH_DIR/clickhouse.pid"; fi
     ;;
   restart) "$0" stop "$which"; "$0" start "$which" ;;
   status) status ;;

@@ -169,7 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     dlqTopic: dlqTopic(get('SLUICE_DLQ_TOPIC'), topics),
     dlqMaxRatio: ratio('SLUICE_DLQ_MAX_RATIO', get('SLUICE_DLQ_MAX_RATIO')),
     dlqWindowMs: int('SLUICE_DLQ_WINDOW_MS', get('SLUICE_DLQ_WINDOW_MS'), 1000, 86_400_000),
-    maxRecordBytes: int('SLUICE_MAX_RECORD_BYTES', get('SLUICE_MAX_RECORD_BYTES'), 16, batchMaxBytes),
+    maxRecordBytes: maxRecordBytes(env, get('SLUICE_MAX_RECORD_BYTES'), batchMaxBytes),
     readyStallMs: int('SLUICE_READY_STALL_MS', get('SLUICE_READY_STALL_MS'), 0, 86_400_000),
     // The broker refuses sessions outside group.min/max.session.timeout.ms (6 s to 30 min by default).
     kafkaSessionTimeoutMs: int('SLUICE_KAFKA_SESSION_TIMEOUT_MS', get('SLUICE_KAFKA_SESSION_TIMEOUT_MS'), 6000, 1_800_000),
@@ -196,6 +196,14 @@ function int(key: string, raw: string, min: number, max: number): number {
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(key, `must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+// A record larger than a whole batch could never be written; the default
+// (1 MiB) quietly follows a smaller SLUICE_BATCH_MAX_BYTES, an explicit
+// setting must fit.
+function maxRecordBytes(env: NodeJS.ProcessEnv, raw: string, batchMaxBytes: number): number {
+  if (!env.SLUICE_MAX_RECORD_BYTES?.trim()) return Math.min(Number(raw), batchMaxBytes);
+  return int('SLUICE_MAX_RECORD_BYTES', raw, 16, batchMaxBytes);
 }
 
 function ratio(key: string, raw: string): number {

@@ -168,13 +168,6 @@ export function startSink(env: Record<string, string>, command = 'run'): SinkPro
   };
 }
 
-export function services(command: 'start' | 'stop' | 'restart', which: 'kafka' | 'clickhouse'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('bash', [SERVICES, command, which], { stdio: ['ignore', 'inherit', 'inherit'] });
-    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`services.sh ${command} ${which} exited ${code}`))));
-  });
-}
-
 /** The baseline env of a sink reading `topic` into `table`. */
 export function sinkEnv(topic: string, table: string, group: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -188,4 +181,28 @@ export function sinkEnv(topic: string, table: string, group: string, extra: Reco
     SLUICE_RETRY_MAX_MS: '2000',
     ...extra,
   };
+}
+
+/**
+ * A private Kafka + ClickHouse pair on other ports (under .local/private),
+ * for tests that stop or restart a service: the shared pair stays up for
+ * everything else.
+ */
+export const PRIVATE = {
+  kafkaPort: 19092,
+  clickhouseHttpPort: 18123,
+  env: {
+    LOCAL_SERVICES_DIR: new URL('../.local/private', import.meta.url).pathname,
+    LOCAL_KAFKA_PORT: '19092',
+    LOCAL_KAFKA_CONTROLLER_PORT: '19093',
+    LOCAL_CH_HTTP_PORT: '18123',
+    LOCAL_CH_TCP_PORT: '19000',
+  },
+};
+
+export function privateServices(command: 'start' | 'stop' | 'restart', which: 'kafka' | 'clickhouse'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('bash', [SERVICES, command, which], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...PRIVATE.env } });
+    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`private services.sh ${command} ${which} exited ${code}`))));
+  });
 }
