@@ -16,7 +16,9 @@ export interface SourceRecord {
   readonly timestamp: number;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
-  readonly headers?: Readonly<Record<string, unknown>>;
+  readonly headers?: Readonly<Record<string, unknown>> | undefined;
+  /** Key + value bytes when known without touching them (record.ts ChunkRecord). */
+  readonly byteSize?: number;
 }
 
 export interface Batch {
@@ -37,13 +39,12 @@ export interface BatchLimits {
 
 /**
  * Memory a buffered record costs: its key and value plus a fixed estimate of
- * the JS objects around them (kafkajs message object, offset strings). The
- * estimate keeps the cap honest for small records, where the object overhead
- * is as large as the payload.
+ * the JS object around them (a ChunkRecord, its slot in the batch array).
+ * The estimate keeps the cap honest for small records.
  */
-export const RECORD_OVERHEAD_BYTES = 160;
+export const RECORD_OVERHEAD_BYTES = 96;
 export function recordBytes(r: SourceRecord): number {
-  return (r.value?.length ?? 0) + (r.key?.length ?? 0) + RECORD_OVERHEAD_BYTES;
+  return (r.byteSize ?? (r.value?.length ?? 0) + (r.key?.length ?? 0)) + RECORD_OVERHEAD_BYTES;
 }
 
 export class Batcher {

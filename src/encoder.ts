@@ -14,10 +14,10 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { SourceRecord } from './batcher.js';
+import { ChunkRecord, NEWLINE } from './record.js';
 
 export type PrecheckReason = 'null_value' | 'too_large' | 'invalid_utf8' | 'not_json_object';
 
-const NEWLINE = 0x0a;
 const OPEN = 0x7b; // {
 const CLOSE = 0x7d; // }
 
@@ -40,16 +40,52 @@ export function precheck(record: SourceRecord, maxRecordBytes: number): Precheck
 
 const SEPARATOR = Buffer.from('\n');
 
-/** The insert body for these records: values joined by '\n', one row each. */
-export function encode(records: readonly SourceRecord[]): Buffer {
-  const parts: Buffer[] = new Array(records.length * 2);
-  let n = 0;
+/** An insert body as a list of buffers (sent in order, never concatenated). */
+export interface Body {
+  readonly chunks: Buffer[];
+  readonly bytes: number;
+}
+
+/**
+ * The insert body for these records: values joined by '\n', one row each.
+ * Zero-copy where it can be: a run of consecutive ChunkRecords (record.ts)
+ * is one slice of their chunk. Anything else is sent value + separator.
+ */
+export function encode(records: readonly SourceRecord[]): Body {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let run: Buffer | undefined;
+  let runStart = 0;
+  let runEnd = 0; // just past the last value's '\n'
+  const closeRun = () => {
+    if (run) chunks.push(run.subarray(runStart, runEnd));
+    run = undefined;
+  };
   for (const r of records) {
+    if (r instanceof ChunkRecord && r.valueStart >= 0) {
+      bytes += r.valueEnd - r.valueStart + 1;
+      // The first '\n' from the value's start is its separator unless the
+      // value holds one itself (pretty-printed JSON).
+      if (r.chunk.indexOf(NEWLINE, r.valueStart) !== r.valueEnd) {
+        closeRun();
+        chunks.push(flatten(r.value!), SEPARATOR);
+      } else if (run === r.chunk && r.valueStart === runEnd) {
+        runEnd = r.valueEnd + 1;
+      } else {
+        closeRun();
+        run = r.chunk;
+        runStart = r.valueStart;
+        runEnd = r.valueEnd + 1;
+      }
+      continue;
+    }
+    closeRun();
     const v = r.value!;
-    parts[n++] = v.indexOf(NEWLINE) === -1 ? v : flatten(v);
-    parts[n++] = SEPARATOR;
+    bytes += v.length + 1;
+    chunks.push(v.indexOf(NEWLINE) === -1 ? v : flatten(v), SEPARATOR);
   }
-  return Buffer.concat(parts, undefined);
+  closeRun();
+  return { chunks, bytes };
 }
 
 function flatten(v: Buffer): Buffer {

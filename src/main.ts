@@ -73,7 +73,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     insertConcurrency: config.insertConcurrency,
     backoff,
     tables: config.tables,
-    insert: (table, body) => writer.insert(table, body),
+    insert: (table, chunks) => writer.insert(table, chunks),
     committer,
     get deadLetters() {
       return dlq;

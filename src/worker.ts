@@ -50,7 +50,7 @@ export interface WorkerDeps {
   readonly maxRecordBytes: number;
   readonly backoff: BackoffOptions;
   readonly insertQueue: PQueue;
-  readonly insert: (table: string, body: Buffer) => Promise<void>;
+  readonly insert: (table: string, chunks: readonly Buffer[]) => Promise<void>;
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;
   /** The dead-letter ratio guard (dlq.ts RatioGuard). */
@@ -261,7 +261,7 @@ export class PartitionWorker {
           const started = Date.now();
           metrics.inflightInserts.inc();
           try {
-            await this.deps.insert(this.table, body);
+            await this.deps.insert(this.table, body.chunks);
           } finally {
             metrics.inflightInserts.dec();
           }
@@ -289,7 +289,7 @@ export class PartitionWorker {
     );
     if (stalled) this.deps.onStall(this.key, undefined);
     metrics.recordsInserted.inc({ topic: this.topic, table: this.table }, slice.length);
-    metrics.bytesInserted.inc({ topic: this.topic, table: this.table }, body.length);
+    metrics.bytesInserted.inc({ topic: this.topic, table: this.table }, body.bytes);
     metrics.batchesInserted.inc({ topic: this.topic, table: this.table });
     metrics.batchRows.observe({ table: this.table }, slice.length);
   }

@@ -1,7 +1,8 @@
 /**
  * writer — the only module that talks to @clickhouse/client.
  *
- * Contract: `insert(table, body)` sends one JSONEachRow body as one INSERT
+ * Contract: `insert(table, chunks)` sends one JSONEachRow body (the chunks
+ * in order) as one INSERT
  * and resolves once ClickHouse acknowledged it (the HTTP response ended
  * without an exception), or rejects with a classified ClickHouseError. It
  * does not retry: the caller owns retries so that a partition stays paused
@@ -26,7 +27,7 @@ export interface WriterOptions {
 }
 
 export interface Writer {
-  insert(table: string, body: Buffer): Promise<void>;
+  insert(table: string, chunks: readonly Buffer[]): Promise<void>;
   /** Resolves if ClickHouse answers a trivial query; rejects classified otherwise. */
   ping(): Promise<void>;
   /** e.g. "18.16.1"; used to decide which newer settings may be sent. */
@@ -56,11 +57,11 @@ export function createWriter(opts: WriterOptions): Writer {
   const qualified = (table: string) => `${quoteIdentifier(opts.database)}.${quoteIdentifier(table)}`;
 
   return {
-    async insert(table, body) {
+    async insert(table, chunks) {
       try {
         const result = await client.exec({
           query: `INSERT INTO ${qualified(table)} FORMAT JSONEachRow`,
-          values: Readable.from([body]),
+          values: Readable.from(chunks),
         });
         // The response body of an INSERT is empty; drain it so the socket
         // returns to the keep-alive pool.

@@ -98,7 +98,7 @@ describe('core sink', () => {
     await produce(topic, ids(N), 4);
 
     // Small batches so the kill lands between many commits.
-    const env = sinkEnv(topic, table, group, { SLUICE_BATCH_MAX_ROWS: '2000', SLUICE_INSERT_CONCURRENCY: '2' });
+    const env = sinkEnv(topic, table, group, { SLUICE_BATCH_MAX_ROWS: '2000', SLUICE_INSERT_CONCURRENCY: '2', SLUICE_KAFKA_SESSION_TIMEOUT_MS: '6000' });
     const first = startSink(env);
     await waitFor('a quarter of the rows', async () => (await scalar(ch, `SELECT count() FROM ${table}`)) >= N / 4, 120_000, 20);
     await first.stop('SIGKILL');
