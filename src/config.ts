@@ -46,6 +46,7 @@ export interface Config {
   readonly maxRecordBytes: number;
   readonly readyStallMs: number;
   readonly kafkaSessionTimeoutMs: number;
+  readonly skipUnknownFields: boolean;
 }
 
 /** Every accepted variable with its default ('' = required or empty) and meaning. */
@@ -76,6 +77,7 @@ export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>
   SLUICE_DLQ_MAX_RATIO: { default: '0.25', doc: 'Above this share of dead letters among records written over the window (after 1,000 records), stop and turn not-ready.' },
   SLUICE_DLQ_WINDOW_MS: { default: '60000', doc: 'Window of the dead-letter ratio.' },
   SLUICE_MAX_RECORD_BYTES: { default: '1048576', doc: 'A record value larger than this is dead-lettered without an insert (1 MiB).' },
+  SLUICE_SKIP_UNKNOWN_FIELDS: { default: 'false', doc: '`true`: drop JSON fields the table has no column for (ClickHouse input_format_skip_unknown_fields). `false`: such a record is rejected and dead-lettered.' },
   SLUICE_READY_STALL_MS: { default: '60000', doc: '/readyz turns false when a partition has been unable to write for this long.' },
 };
 
@@ -172,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     maxRecordBytes: maxRecordBytes(env, get('SLUICE_MAX_RECORD_BYTES'), batchMaxBytes),
     readyStallMs: int('SLUICE_READY_STALL_MS', get('SLUICE_READY_STALL_MS'), 0, 86_400_000),
     // The broker refuses sessions outside group.min/max.session.timeout.ms (6 s to 30 min by default).
+    skipUnknownFields: bool('SLUICE_SKIP_UNKNOWN_FIELDS', get('SLUICE_SKIP_UNKNOWN_FIELDS')),
     kafkaSessionTimeoutMs: int('SLUICE_KAFKA_SESSION_TIMEOUT_MS', get('SLUICE_KAFKA_SESSION_TIMEOUT_MS'), 6000, 1_800_000),
   });
 }
@@ -204,6 +207,12 @@ function int(key: string, raw: string, min: number, max: number): number {
 function maxRecordBytes(env: NodeJS.ProcessEnv, raw: string, batchMaxBytes: number): number {
   if (!env.SLUICE_MAX_RECORD_BYTES?.trim()) return Math.min(Number(raw), batchMaxBytes);
   return int('SLUICE_MAX_RECORD_BYTES', raw, 16, batchMaxBytes);
+}
+
+function bool(key: string, raw: string): boolean {
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(key, `must be true or false, got "${raw}"`);
 }
 
 function ratio(key: string, raw: string): number {

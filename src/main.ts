@@ -15,6 +15,7 @@
 import { Committer } from './committer.js';
 import type { Config } from './config.js';
 import { createDeadLetterSink, dlqTopicFor, RatioGuard } from './dlq.js';
+import { insertSettings, serverFeatures, type ServerFeatures } from './features.js';
 import { ConfigError, SluiceError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -58,6 +59,8 @@ export function createSink(config: Config, log: Logger, options: { processMetric
   let joined = false;
   let clickhouseOk = { ok: true, at: Date.now(), error: '' };
   let crashed: string | undefined;
+  // Until start() has asked the server, assume the oldest: send nothing optional.
+  let features: ServerFeatures = serverFeatures('0.0');
 
   const committer = new Committer(
     (offsets) => source!.commit(offsets),
@@ -73,7 +76,8 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     insertConcurrency: config.insertConcurrency,
     backoff,
     tables: config.tables,
-    insert: (table, chunks) => writer.insert(table, chunks),
+    insert: (table, chunks, dedupToken) =>
+      writer.insert(table, chunks, insertSettings(features, { dedupToken, skipUnknownFields: config.skipUnknownFields })),
     committer,
     get deadLetters() {
       return dlq;
@@ -107,7 +111,8 @@ export function createSink(config: Config, log: Logger, options: { processMetric
   async function checkClickHouse(): Promise<void> {
     try {
       const version = await writer.serverVersion();
-      log.info('clickhouse.connected', { url: config.clickhouseUrl, version });
+      features = serverFeatures(version);
+      log.info('clickhouse.connected', { url: config.clickhouseUrl, version, features });
     } catch (err) {
       const e = err as SluiceError;
       const setting = e.kind === 'fatal' ? 'SLUICE_CLICKHOUSE_USER' : 'SLUICE_CLICKHOUSE_URL';

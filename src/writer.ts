@@ -27,7 +27,7 @@ export interface WriterOptions {
 }
 
 export interface Writer {
-  insert(table: string, chunks: readonly Buffer[]): Promise<void>;
+  insert(table: string, chunks: readonly Buffer[], settings?: Record<string, string | number>): Promise<void>;
   /** Resolves if ClickHouse answers a trivial query; rejects classified otherwise. */
   ping(): Promise<void>;
   /** e.g. "18.16.1"; used to decide which newer settings may be sent. */
@@ -57,11 +57,12 @@ export function createWriter(opts: WriterOptions): Writer {
   const qualified = (table: string) => `${quoteIdentifier(opts.database)}.${quoteIdentifier(table)}`;
 
   return {
-    async insert(table, chunks) {
+    async insert(table, chunks, settings) {
       try {
         const result = await client.exec({
           query: `INSERT INTO ${qualified(table)} FORMAT JSONEachRow`,
           values: Readable.from(chunks),
+          clickhouse_settings: settings,
         });
         // The response body of an INSERT is empty; drain it so the socket
         // returns to the keep-alive pool.

@@ -1,0 +1,86 @@
+/**
+ * The modern-ClickHouse side of sluice, checked against a current engine
+ * (chdb, ClickHouse 26.x in-process; the local server is Debian's 18.16):
+ * every setting sluice may send to a modern server exists there, an INSERT
+ * with exactly those settings works, and the engine's real error messages
+ * classify as sluice expects (kind, code, "at row N").
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Session } from 'chdb';
+import { classifyClickHouseError } from '../../src/clickhouse-errors.js';
+import { insertSettings, serverFeatures } from '../../src/features.js';
+
+let session: Session;
+let version = '';
+
+beforeAll(() => {
+  session = new Session();
+  version = session.query('SELECT version()', 'TSV').trim();
+  session.query('CREATE TABLE t (id UInt64, s String) ENGINE = MergeTree ORDER BY id');
+});
+afterAll(() => session.cleanup());
+
+const settingsClause = (settings: Record<string, string | number>) =>
+  'SETTINGS ' + Object.entries(settings).map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${v}'`}`).join(', ');
+
+function insertError(body: string, skipUnknownFields = false): unknown {
+  const settings = insertSettings(serverFeatures(version), { dedupToken: `tok-${Math.random()}`, skipUnknownFields });
+  try {
+    session.query(`INSERT INTO t ${settingsClause(settings)} FORMAT JSONEachRow ${body}`);
+    return undefined;
+  } catch (err) {
+    return err;
+  }
+}
+
+describe('modern ClickHouse (chdb)', () => {
+  it('is a modern version that gets the optional settings', () => {
+    expect(Number(version.split('.')[0])).toBeGreaterThanOrEqual(23);
+    expect(serverFeatures(version).insertDeduplicationToken).toBe(true);
+  });
+
+  it('knows every setting sluice sends it', () => {
+    const names = Object.keys(insertSettings(serverFeatures(version), { dedupToken: 'x', skipUnknownFields: false }));
+    const known = session.query(`SELECT name FROM system.settings WHERE name IN (${names.map((n) => `'${n}'`).join(',')})`, 'TSV');
+    expect(known.trim().split('\n').sort()).toEqual([...names].sort());
+  });
+
+  it('accepts an INSERT with exactly those settings', () => {
+    expect(insertError('{"id":1,"s":"a"}\n{"id":2,"s":"b"}\n')).toBeUndefined();
+    expect(Number(session.query('SELECT count() FROM t', 'TSV'))).toBe(2);
+  });
+
+  it('rejects an unknown field as a data error when skipping is off (modern servers skip by default)', () => {
+    const err = classifyClickHouseError(insertError('{"id":3,"s":"c","extra":1}\n'));
+    expect(err.kind).toBe('data');
+    expect(err.row).toBe(1);
+    expect(insertError('{"id":4,"s":"d","extra":1}\n', true)).toBeUndefined();
+  });
+
+  it('classifies a wrong type with the row the engine names', () => {
+    const err = classifyClickHouseError(insertError('{"id":5,"s":"a"}\n{"id":"x","s":"b"}\n'));
+    expect(err.kind).toBe('data');
+    expect(err.code).toBe(27);
+    expect(err.row).toBe(2);
+  });
+
+  it('classifies malformed JSON as data and a missing table as fatal', () => {
+    expect(classifyClickHouseError(insertError('{"id":6 "s":"a"}\n')).kind).toBe('data');
+    let missing: unknown;
+    try {
+      session.query('INSERT INTO nope FORMAT JSONEachRow {"id":1}');
+    } catch (err) {
+      missing = err;
+    }
+    const err = classifyClickHouseError(missing);
+    expect(err.kind).toBe('fatal');
+    expect(err.code).toBe(60);
+  });
+
+  it('does not send the deduplication token to servers that lack it', () => {
+    expect(insertSettings(serverFeatures('18.16.1'), { dedupToken: 'x', skipUnknownFields: false })).toEqual({ input_format_skip_unknown_fields: 0 });
+    expect(serverFeatures('22.1.3').insertDeduplicationToken).toBe(false);
+    expect(serverFeatures('22.2.1').insertDeduplicationToken).toBe(true);
+    expect(serverFeatures('nonsense').insertDeduplicationToken).toBe(false);
+  });
+});
