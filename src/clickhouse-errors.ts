@@ -33,11 +33,13 @@ const DATA_CODES = new Set([
   349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
   395, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO (CHECK-like guards in defaults)
   469, // VIOLATED_CONSTRAINT
-  1001, // STD_EXCEPTION (bad UTF-8 and similar from the parser)
 ]);
 
 // Nothing will change until an operator acts: credentials, missing table or
 // database, permissions, a setting the server does not know.
+// Not listed, so transient: 1001 STD_EXCEPTION, which can be a bad_alloc
+// under memory pressure (invalid UTF-8, its other common cause, is caught
+// before the insert by encoder.ts precheck).
 const FATAL_CODES = new Set([
   16, // NO_SUCH_COLUMN_IN_TABLE
   47, // UNKNOWN_IDENTIFIER

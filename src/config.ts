@@ -120,7 +120,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConfigError('SLUICE_CLICKHOUSE_URL', `"${url}" is not a URL`);
+    // Quote it without any user:password@ part: the error is printed.
+    throw new ConfigError('SLUICE_CLICKHOUSE_URL', `"${url.replace(/\/\/[^/@]*@/, '//***@')}" is not a URL`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw new ConfigError('SLUICE_CLICKHOUSE_URL', 'must be http:// or https://');

@@ -22,7 +22,7 @@ const OPEN = 0x7b; // {
 const CLOSE = 0x7d; // }
 
 function isSpace(b: number): boolean {
-  return b === 0x20 || b === 0x09 || b === 0x0d;
+  return b === 0x20 || b === 0x09 || b === 0x0d || b === NEWLINE;
 }
 
 export function precheck(record: SourceRecord, maxRecordBytes: number): PrecheckReason | undefined {

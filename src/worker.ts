@@ -75,6 +75,9 @@ export class PartitionWorker {
   private running: Promise<void> | undefined;
   private abandoned = false;
   private readonly log: Logger;
+  /** Aborted by shutdown or by abandon(): ends this worker's retries and waits. */
+  private readonly abandonment = new AbortController();
+  private readonly signal: AbortSignal;
 
   constructor(
     readonly topic: string,
@@ -86,6 +89,12 @@ export class PartitionWorker {
     this.key = `${topic}:${partition}`;
     this.batcher = new Batcher(topic, partition, deps.limits);
     this.log = deps.log.child({ topic, partition, table });
+    this.signal = AbortSignal.any([deps.signal, this.abandonment.signal]);
+  }
+
+  /** Stall reports of an abandoned worker would describe a partition it no longer owns. */
+  private stall(reason: string | undefined): void {
+    if (!this.abandoned) this.deps.onStall(this.key, reason);
   }
 
   /** Bytes this partition holds: the open batch plus sealed and in-flight ones. */
@@ -108,11 +117,12 @@ export class PartitionWorker {
   }
 
   abandon(): void {
+    this.deps.onStall(this.key, undefined);
     this.abandoned = true;
+    this.abandonment.abort();
     this.queue.length = 0;
     this.queuedBytes = 0;
     this.batcher.sealNow();
-    this.deps.onStall(this.key, undefined);
   }
 
   /** Resolves when every sealed batch is written and acknowledged (or abandoned). */
@@ -143,13 +153,13 @@ export class PartitionWorker {
       }
     } catch (err) {
       if (err instanceof AbortedError) {
-        this.log.warn('partition.write_aborted', { pendingBatches: this.queue.length });
+        if (!this.abandoned) this.log.warn('partition.write_aborted', { pendingBatches: this.queue.length });
         return;
       }
       // Not expected: every failure below is retried or isolated. Stall
       // loudly rather than skip the batch.
       this.log.error('partition.write_failed', { error: err });
-      this.deps.onStall(this.key, `unexpected: ${errorMessage(err)}`);
+      this.stall(`unexpected: ${errorMessage(err)}`);
     }
   }
 
@@ -183,8 +193,8 @@ export class PartitionWorker {
       const held = [...outcome.bad.map((r) => r.record), ...outcome.unresolved].sort((a, b) => a.offset - b.offset);
       const reason = `dead letters over SLUICE_DLQ_MAX_RATIO (${this.deps.deadLetterGuardRatio}): ${letters.length + outcome.bad.length}+ of ${total} records of this batch rejected; likely a missing migration or a bad deploy — the rows are held and retried, nothing is dead-lettered until it is fixed`;
       if (attempt === 0) this.log.error('dlq.ratio_exceeded', { ...meta, rejected: letters.length + outcome.bad.length, held: held.length, reason });
-      this.deps.onStall(this.key, reason);
-      await sleep(this.deps.backoff.maxMs, this.deps.signal);
+      this.stall(reason);
+      await sleep(this.deps.backoff.maxMs, this.signal);
       if (held.length === 0) continue;
       try {
         // One insert tells whether the table has been fixed.
@@ -197,7 +207,7 @@ export class PartitionWorker {
         if (attempt % 10 === 9) outcome = await isolate(held, false);
       }
     }
-    this.deps.onStall(this.key, undefined);
+    this.stall(undefined);
     for (const r of outcome.bad) {
       letters.push({ record: r.record, reason: 'rejected', code: r.error.code, message: r.error.message });
     }
@@ -216,7 +226,7 @@ export class PartitionWorker {
       if (!nullAt) {
         try {
           await this.insertWithRetry(records);
-          if (attempt > 0) this.deps.onStall(this.key, undefined);
+          if (attempt > 0) this.stall(undefined);
           return;
         } catch (err) {
           if (!(err instanceof ClickHouseError) || err.kind !== 'data') throw err;
@@ -225,14 +235,14 @@ export class PartitionWorker {
       } else {
         this.stalled(`record at offset ${nullAt.offset} has no value (tombstone)`, meta);
       }
-      await sleep(this.deps.backoff.maxMs, this.deps.signal);
+      await sleep(this.deps.backoff.maxMs, this.signal);
     }
   }
 
   private stalled(why: string, meta: Record<string, unknown>): void {
     const reason = `partition stalled: ${why}; no dead-letter topic is configured (SLUICE_DLQ_TOPIC=none), so nothing is skipped`;
     this.log.error('partition.stalled', { ...meta, reason });
-    this.deps.onStall(this.key, reason);
+    this.stall(reason);
   }
 
   private async deadLetter(letters: DeadLetter[], meta: Record<string, unknown>): Promise<void> {
@@ -240,7 +250,7 @@ export class PartitionWorker {
     await retry(() => sink.send({ topic: this.topic, partition: this.partition, table: this.table }, letters), {
       ...this.deps.backoff,
       what: 'dead-letter produce',
-      signal: this.deps.signal,
+      signal: this.signal,
       classify: (err) => classifyKafka(err),
       onRetry: (err, attempt, delayMs) => {
         this.deps.metrics.retries.inc({ operation: 'dead_letter', kind: err.kind });
@@ -277,7 +287,7 @@ export class PartitionWorker {
       {
         ...this.deps.backoff,
         what: 'insert',
-        signal: this.deps.signal,
+        signal: this.signal,
         classify: classifyClickHouseError,
         onRetry: (err, attempt, delayMs) => {
           metrics.retries.inc({ operation: 'insert', kind: err.kind });
@@ -285,14 +295,14 @@ export class PartitionWorker {
           if (err.kind === 'fatal' || attempt >= 3) {
             this.log.error('insert.retry', fields);
             stalled = true;
-            this.deps.onStall(this.key, `insert failing (${err.kind}): ${err.message}`);
+            this.stall(`insert failing (${err.kind}): ${err.message}`);
           } else {
             this.log.warn('insert.retry', fields);
           }
         },
       },
     );
-    if (stalled) this.deps.onStall(this.key, undefined);
+    if (stalled) this.stall(undefined);
     metrics.recordsInserted.inc({ topic: this.topic, table: this.table }, slice.length);
     metrics.bytesInserted.inc({ topic: this.topic, table: this.table }, body.bytes);
     metrics.batchesInserted.inc({ topic: this.topic, table: this.table });
