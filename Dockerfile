@@ -1,0 +1,43 @@
+# Dockerfile — the sluice container image.
+#
+# Build stage: the same install and build commands CI runs (.ci/run,
+# scripts/test.sh), then the dev dependencies are pruned. Runtime stage: only
+# dist/, the production node_modules and package.json, run as the non-root
+# `node` user. Configuration comes only from SLUICE_* environment variables at
+# `docker run` time: the image sets none (sluice rejects unknown SLUICE_*
+# variables and keeps its defaults in src/config.ts). test/unit/container.test.ts
+# checks this file against package.json, the CI scripts and src/config.ts.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build
+RUN npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+LABEL org.opencontainers.image.title="sluice" \
+      org.opencontainers.image.description="Kafka → ClickHouse sink: partition-parallel batches, offsets committed only after the write, dead-letter topic for bad rows." \
+      org.opencontainers.image.source="https://github.com/OWNER/sluice" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV NODE_ENV=production
+WORKDIR /app
+# Root-owned and read-only for the process: the sink writes nothing to disk.
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+USER node
+# /metrics, /healthz, /readyz (SLUICE_METRICS_PORT, default 9464).
+EXPOSE 9464
+# Liveness: /healthz answers 200 while the sink's loop turns. Node itself does
+# the GET (no curl in slim images). Fails while start-up checks run, and always
+# when SLUICE_METRICS_PORT=0 turns the server off.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.SLUICE_METRICS_PORT||9464)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# node is PID 1 and sluice handles SIGTERM/SIGINT itself (flush, commit, leave
+# the group); `docker run --init` / compose `init: true` adds zombie reaping.
+# Give `docker stop` more than SLUICE_SHUTDOWN_TIMEOUT_MS (30 s): `-t 45`.
+ENTRYPOINT ["node", "dist/cli.js"]
+CMD ["run"]
