@@ -81,6 +81,10 @@ async function main(argv: string[]): Promise<number> {
       return run(false);
     case 'check':
       return run(true);
+    case 'replay': {
+      const { replayCommand } = await import('./replay-cli.js');
+      return replayCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env, isTTY: Boolean(process.stderr.isTTY) });
+    }
     case 'offsets': {
       const { offsetsCommand } = await import('./offsets-cli.js');
       return offsetsCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env });
