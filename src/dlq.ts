@@ -33,6 +33,8 @@ export const HEADER = {
   errorMessage: 'sluice.error.message',
   version: 'sluice.version',
   failedAt: 'sluice.failed.at',
+  /** Set by `sluice replay` on a letter it produced again: how many replays it has failed. */
+  replayAttempts: 'sluice.replay.attempts',
 } as const;
 
 export const DLQ_MIN_SAMPLE = 1000;
@@ -126,7 +128,7 @@ export function parseDeadLetterHeaders(headers: IHeaders | undefined): DeadLette
   };
 }
 
-function truncateUtf8(s: string, maxBytes: number): string {
+export function truncateUtf8(s: string, maxBytes: number): string {
   const b = Buffer.from(s);
   if (b.length <= maxBytes) return s;
   return b.subarray(0, maxBytes).toString().replace(/\uFFFD$/, '') + '…';

@@ -25,6 +25,14 @@ function isSpace(b: number): boolean {
   return b === 0x20 || b === 0x09 || b === 0x0d || b === NEWLINE;
 }
 
+/** Why a record was not even sent: the text of its dead letter's error message. */
+export const PRECHECK_MESSAGES: Readonly<Record<PrecheckReason, string>> = {
+  null_value: 'record has no value (null or empty, e.g. a tombstone)',
+  too_large: 'record value is larger than the record size limit (SLUICE_MAX_RECORD_BYTES)',
+  invalid_utf8: 'record value is not valid UTF-8',
+  not_json_object: 'record value is not a JSON object ({...})',
+};
+
 export function precheck(record: SourceRecord, maxRecordBytes: number): PrecheckReason | undefined {
   const v = record.value;
   if (v === null || v.length === 0) return 'null_value';

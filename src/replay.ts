@@ -40,8 +40,8 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type KafkaMessage, type Producer } from 'kafkajs';
 import type { SourceRecord } from './batcher.js';
 import { classifyClickHouseError } from './clickhouse-errors.js';
-import { HEADER, parseDeadLetterHeaders, type DeadLetterInfo } from './dlq.js';
-import { encode, precheck, type PrecheckReason } from './encoder.js';
+import { HEADER, parseDeadLetterHeaders, truncateUtf8, type DeadLetterInfo } from './dlq.js';
+import { PRECHECK_MESSAGES, encode, precheck } from './encoder.js';
 import { insertSettings, serverFeatures, type ServerFeatures } from './features.js';
 import { AbortedError, ClickHouseError, ConfigError, SluiceError, errorMessage } from './errors.js';
 import { insertIsolating } from './isolate.js';
@@ -53,7 +53,7 @@ import { VERSION } from './version.js';
 import { createWriter, type Writer } from './writer.js';
 
 /** Counts how often `sluice replay` re-dead-lettered a letter (absent on a letter the sink wrote). */
-export const REPLAY_ATTEMPTS_HEADER = 'sluice.replay.attempts';
+export const REPLAY_ATTEMPTS_HEADER = HEADER.replayAttempts;
 
 /** A plain offset for every partition, or `P:O` pairs (then only the partitions named are read). */
 export type OffsetBound = { kind: 'all'; offset: number } | { kind: 'partitions'; offsets: ReadonlyMap<number, number> };
@@ -302,19 +302,7 @@ export function sourceHeaders(headers: IHeaders): IHeaders {
   return Object.fromEntries(Object.entries(headers).filter(([k]) => !k.startsWith('sluice.')));
 }
 
-function truncateUtf8(s: string, maxBytes: number): string {
-  const b = Buffer.from(s);
-  if (b.length <= maxBytes) return s;
-  return b.subarray(0, maxBytes).toString().replace(/\uFFFD$/, '') + '…';
-}
 
-// Same wording as the sink's dead letters (worker.ts), so both read alike.
-const PRECHECK_MESSAGES: Record<PrecheckReason, string> = {
-  null_value: 'record has no value (null or empty, e.g. a tombstone)',
-  too_large: 'record value is larger than the record size limit (--max-record-bytes)',
-  invalid_utf8: 'record value is not valid UTF-8',
-  not_json_object: 'record value is not a JSON object ({...})',
-};
 
 // ---------------------------------------------------------------- counting
 

@@ -78,7 +78,10 @@ export function createSource(config: Config, log: Logger, handlers: SourceHandle
     groupId: config.groupId,
     sessionTimeout: config.kafkaSessionTimeoutMs,
     rebalanceTimeout: 60_000,
-    heartbeatInterval: Math.max(500, Math.floor(config.kafkaSessionTimeoutMs / 10)),
+    // kafkajs learns of a rebalance only from a heartbeat answer; until then
+    // it keeps writing batches it must then abandon (duplicates). 1 s keeps
+    // that window short at the cost of one small request a second.
+    heartbeatInterval: Math.min(1000, Math.floor(config.kafkaSessionTimeoutMs / 6)),
     maxBytes,
     maxBytesPerPartition: Math.max(64 << 10, Math.min(8 << 20, Math.floor(maxBytes / 4))),
     maxWaitTimeInMs: 250,

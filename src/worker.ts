@@ -23,7 +23,7 @@ import type PQueue from 'p-queue';
 import type { Batch, BatchLimits, SourceRecord } from './batcher.js';
 import { Batcher } from './batcher.js';
 import type { Committer } from './committer.js';
-import { encode, precheck, type PrecheckReason } from './encoder.js';
+import { PRECHECK_MESSAGES, encode, precheck, type PrecheckReason } from './encoder.js';
 import { AbortedError, ClickHouseError, SluiceError, errorMessage } from './errors.js';
 import { insertIsolating } from './isolate.js';
 import type { Logger } from './log.js';
@@ -310,12 +310,6 @@ export class PartitionWorker {
   }
 }
 
-const PRECHECK_MESSAGES: Record<PrecheckReason, string> = {
-  null_value: 'record has no value (null or empty, e.g. a tombstone)',
-  too_large: 'record value is larger than SLUICE_MAX_RECORD_BYTES',
-  invalid_utf8: 'record value is not valid UTF-8',
-  not_json_object: 'record value is not a JSON object ({...})',
-};
 
 function classifyKafka(err: unknown) {
   // kafkajs marks its errors `retriable`; anything else from the producer

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
+import { afterEach } from 'vitest';
 
 export const BROKERS = ['127.0.0.1:9092'];
 export const CLICKHOUSE_URL = 'http://127.0.0.1:8123';
@@ -118,12 +119,22 @@ export interface SinkProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+// A test that fails half-way must not leave its sink running into the next
+// test (it would keep consuming and skew every later figure).
+const running = new Set<ChildProcess>();
+afterEach(() => {
+  for (const p of running) p.kill('SIGKILL');
+  running.clear();
+});
+
 /** Runs `sluice <command>` from dist/ with exactly the given SLUICE_* env. */
 export function startSink(env: Record<string, string>, command = 'run'): SinkProcess {
   const proc = spawn(process.execPath, [CLI, command], {
     env: { PATH: process.env.PATH ?? '', SLUICE_METRICS_PORT: '0', SLUICE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
   const lines: Record<string, unknown>[] = [];
   const waiters: { event: string; filter?: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
   const onLine = (text: string) => {
