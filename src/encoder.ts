@@ -34,16 +34,24 @@ export const PRECHECK_MESSAGES: Readonly<Record<PrecheckReason, string>> = {
 };
 
 export function precheck(record: SourceRecord, maxRecordBytes: number): PrecheckReason | undefined {
+  // Hot path: read a ChunkRecord's bytes in place rather than through a
+  // view per record; its chunk was UTF-8-checked as a whole (record.ts).
+  if (record instanceof ChunkRecord) {
+    if (record.valueStart < 0 || record.valueEnd === record.valueStart) return 'null_value';
+    return shape(record.chunk, record.valueStart, record.valueEnd, maxRecordBytes) ?? (record.utf8 || isUtf8(record.value!) ? undefined : 'invalid_utf8');
+  }
   const v = record.value;
   if (v === null || v.length === 0) return 'null_value';
-  if (v.length > maxRecordBytes) return 'too_large';
-  let start = 0;
-  let end = v.length - 1;
-  while (start <= end && isSpace(v[start]!)) start++;
-  while (end >= start && isSpace(v[end]!)) end--;
-  if (v[start] !== OPEN || v[end] !== CLOSE) return 'not_json_object';
-  if (!isUtf8(v)) return 'invalid_utf8';
-  return undefined;
+  return shape(v, 0, v.length, maxRecordBytes) ?? (isUtf8(v) ? undefined : 'invalid_utf8');
+}
+
+function shape(b: Buffer, from: number, to: number, maxRecordBytes: number): PrecheckReason | undefined {
+  if (to - from > maxRecordBytes) return 'too_large';
+  let start = from;
+  let end = to - 1;
+  while (start <= end && isSpace(b[start]!)) start++;
+  while (end >= start && isSpace(b[end]!)) end--;
+  return b[start] !== OPEN || b[end] !== CLOSE ? 'not_json_object' : undefined;
 }
 
 const SEPARATOR = Buffer.from('\n');
