@@ -8,6 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/services.sh start
 npm run --silent build
+npm run --silent typecheck
 mkdir -p .local
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile=.local/vitest.json "$@" || status=$?

@@ -6,10 +6,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 export const BROKERS = ['127.0.0.1:9092'];
 export const CLICKHOUSE_URL = 'http://127.0.0.1:8123';
@@ -24,6 +25,48 @@ export const kafka = new Kafka({ brokers: BROKERS, clientId: 'sluice-tests', log
 
 export function clickhouse(): ClickHouseClient {
   return createClient({ url: CLICKHOUSE_URL, request_timeout: 60_000 });
+}
+
+/** A ClickHouse client for the test file's duration: call at the top of a file, use `ch()` in tests. */
+export function useClickHouse(): () => ClickHouseClient {
+  let client: ClickHouseClient | undefined;
+  beforeAll(() => {
+    client = clickhouse();
+  });
+  afterAll(async () => {
+    await client?.close();
+  });
+  return () => client!;
+}
+
+/** A TCP port nothing listens on right now (for a sink's SLUICE_METRICS_PORT). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** name{labels} → value, for every sample of a Prometheus exposition. */
+export function metricSamples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+/** The sum of every sample of metric `name` (all label sets) on a sink's /metrics. */
+export async function metricSum(port: number, name: string): Promise<number> {
+  const samples = metricSamples(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+  let sum = 0;
+  for (const [key, v] of samples) if (key === name || key.startsWith(name + '{')) sum += v;
+  return sum;
 }
 
 export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {

@@ -3,11 +3,10 @@
  * lands exactly once, offsets are committed to the end and never past what
  * is written, and a SIGKILL loses nothing.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClickHouseClient } from '@clickhouse/client';
+import { describe, expect, it } from 'vitest';
 import {
+  useClickHouse,
   EVENTS_DDL,
-  clickhouse,
   committedByPartition,
   committedTotal,
   createTopic,
@@ -22,13 +21,7 @@ import {
   waitFor,
 } from '../helpers.js';
 
-let ch: ClickHouseClient;
-beforeAll(() => {
-  ch = clickhouse();
-});
-afterAll(async () => {
-  await ch.close();
-});
+const client = useClickHouse();
 
 const ids = (n: number, from = 0) => Array.from({ length: n }, (_, i) => event(from + i));
 
@@ -39,11 +32,11 @@ describe('core sink', () => {
     const group = randomName('g');
     const N = 200_000;
     await createTopic(topic, 8);
-    await ch.command({ query: EVENTS_DDL(table) });
+    await client().command({ query: EVENTS_DDL(table) });
     await produce(topic, ids(N), 8);
 
     const sink = startSink(sinkEnv(topic, table, group));
-    await waitFor('all rows', async () => (await scalar(ch, `SELECT count() FROM ${table}`)) >= N);
+    await waitFor('all rows', async () => (await scalar(client(), `SELECT count() FROM ${table}`)) >= N);
     const ends = await endOffsets(topic);
     await waitFor('commits to reach the end offsets', async () => {
       const committed = await committedByPartition(group, topic);
@@ -51,10 +44,10 @@ describe('core sink', () => {
     });
     expect(await sink.stop()).toBe(0);
 
-    expect(await scalar(ch, `SELECT count() FROM ${table}`)).toBe(N);
-    expect(await scalar(ch, `SELECT uniqExact(id) FROM ${table}`)).toBe(N);
-    expect(await scalar(ch, `SELECT min(id) FROM ${table}`)).toBe(0);
-    expect(await scalar(ch, `SELECT max(id) FROM ${table}`)).toBe(N - 1);
+    expect(await scalar(client(), `SELECT count() FROM ${table}`)).toBe(N);
+    expect(await scalar(client(), `SELECT uniqExact(id) FROM ${table}`)).toBe(N);
+    expect(await scalar(client(), `SELECT min(id) FROM ${table}`)).toBe(0);
+    expect(await scalar(client(), `SELECT max(id) FROM ${table}`)).toBe(N - 1);
     const committed = await committedByPartition(group, topic);
     expect([...committed.entries()].sort()).toEqual([...ends.entries()].sort());
     expect(sink.lines.some((l) => l.event === 'sink.stopped' && l.clean === true)).toBe(true);
@@ -65,7 +58,7 @@ describe('core sink', () => {
     const table = randomName('outage');
     const group = randomName('g');
     await createTopic(topic, 4);
-    await ch.command({ query: EVENTS_DDL(table) });
+    await client().command({ query: EVENTS_DDL(table) });
     const sink = startSink(sinkEnv(topic, table, group, { SLUICE_BATCH_MAX_WAIT_MS: '100' }));
     await sink.waitForEvent('sink.started');
 
@@ -73,7 +66,7 @@ describe('core sink', () => {
     await waitFor('first 1,000 committed', async () => (await committedTotal(group, topic)) === 1000);
 
     // The table disappears (a migration gone wrong); records keep arriving.
-    await ch.command({ query: `RENAME TABLE ${table} TO ${table}_hidden` });
+    await client().command({ query: `RENAME TABLE ${table} TO ${table}_hidden` });
     await produce(topic, ids(5000, 1000), 4);
     await sink.waitForEvent('insert.retry', (l) => l.kind === 'fatal');
     // Several more failed attempts, then check: nothing committed beyond the first 1,000.
@@ -81,11 +74,11 @@ describe('core sink', () => {
     expect(await committedTotal(group, topic)).toBe(1000);
     expect(sink.proc.exitCode).toBeNull();
 
-    await ch.command({ query: `RENAME TABLE ${table}_hidden TO ${table}` });
-    await waitFor('all 6,000 rows', async () => (await scalar(ch, `SELECT uniqExact(id) FROM ${table}`)) === 6000);
+    await client().command({ query: `RENAME TABLE ${table}_hidden TO ${table}` });
+    await waitFor('all 6,000 rows', async () => (await scalar(client(), `SELECT uniqExact(id) FROM ${table}`)) === 6000);
     await waitFor('all 6,000 committed', async () => (await committedTotal(group, topic)) === 6000);
     expect(await sink.stop()).toBe(0);
-    expect(await scalar(ch, `SELECT count() FROM ${table}`)).toBe(6000);
+    expect(await scalar(client(), `SELECT count() FROM ${table}`)).toBe(6000);
   });
 
   it('loses nothing when killed with SIGKILL mid-stream; duplicates are bounded by written-but-uncommitted rows', async () => {
@@ -94,24 +87,24 @@ describe('core sink', () => {
     const group = randomName('g');
     const N = 100_000;
     await createTopic(topic, 4);
-    await ch.command({ query: EVENTS_DDL(table) });
+    await client().command({ query: EVENTS_DDL(table) });
     await produce(topic, ids(N), 4);
 
     // Small batches so the kill lands between many commits.
     const env = sinkEnv(topic, table, group, { SLUICE_BATCH_MAX_ROWS: '2000', SLUICE_INSERT_CONCURRENCY: '2', SLUICE_KAFKA_SESSION_TIMEOUT_MS: '6000' });
     const first = startSink(env);
-    await waitFor('a quarter of the rows', async () => (await scalar(ch, `SELECT count() FROM ${table}`)) >= N / 4, 120_000, 20);
+    await waitFor('a quarter of the rows', async () => (await scalar(client(), `SELECT count() FROM ${table}`)) >= N / 4, 120_000, 20);
     await first.stop('SIGKILL');
-    await insertsSettled(ch, table);
-    const rowsAtKill = await scalar(ch, `SELECT count() FROM ${table}`);
+    await insertsSettled(client(), table);
+    const rowsAtKill = await scalar(client(), `SELECT count() FROM ${table}`);
     const committedAtKill = await committedTotal(group, topic);
     expect(committedAtKill).toBeLessThanOrEqual(rowsAtKill);
 
     const second = startSink(env);
-    await waitFor('every id', async () => (await scalar(ch, `SELECT uniqExact(id) FROM ${table}`)) === N);
+    await waitFor('every id', async () => (await scalar(client(), `SELECT uniqExact(id) FROM ${table}`)) === N);
     await waitFor('commits at the end', async () => (await committedTotal(group, topic)) === N);
     expect(await second.stop()).toBe(0);
-    const total = await scalar(ch, `SELECT count() FROM ${table}`);
+    const total = await scalar(client(), `SELECT count() FROM ${table}`);
     const duplicates = total - N;
     console.log(`[kill test] rows at kill ${rowsAtKill}, committed at kill ${committedAtKill}, duplicates ${duplicates}`);
     expect(duplicates).toBeGreaterThanOrEqual(0);

@@ -5,12 +5,11 @@
  * dead-lettering everything; without a dead-letter topic a bad record
  * stalls its partition and nothing is skipped.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClickHouseClient } from '@clickhouse/client';
+import { describe, expect, it } from 'vitest';
 import type { KafkaMessage } from 'kafkajs';
 import {
+  useClickHouse,
   EVENTS_DDL,
-  clickhouse,
   committedByPartition,
   committedTotal,
   createTopic,
@@ -25,13 +24,7 @@ import {
   waitFor,
 } from '../helpers.js';
 
-let ch: ClickHouseClient;
-beforeAll(() => {
-  ch = clickhouse();
-});
-afterAll(async () => {
-  await ch.close();
-});
+const client = useClickHouse();
 
 /** Reads every message of `topic` (up to its current end). */
 async function readAll(topic: string, expected: number): Promise<KafkaMessage[]> {
@@ -53,7 +46,7 @@ describe('dead-letter topic', () => {
     const table = randomName('dlq');
     const group = randomName('g');
     await createTopic(topic, 2);
-    await ch.command({ query: EVENTS_DDL(table) });
+    await client().command({ query: EVENTS_DDL(table) });
 
     const N = 10_000;
     const bad = new Map<number, { value: Buffer | null; kind: string }>([
@@ -78,10 +71,10 @@ describe('dead-letter topic', () => {
     expect(await sink.stop()).toBe(0);
 
     const good = N - bad.size;
-    expect(await scalar(ch, `SELECT count() FROM ${table}`)).toBe(good);
-    expect(await scalar(ch, `SELECT uniqExact(id) FROM ${table}`)).toBe(good);
+    expect(await scalar(client(), `SELECT count() FROM ${table}`)).toBe(good);
+    expect(await scalar(client(), `SELECT uniqExact(id) FROM ${table}`)).toBe(good);
     const badIds = [...bad.keys()].join(',');
-    expect(await scalar(ch, `SELECT count() FROM ${table} WHERE id IN (${badIds})`)).toBe(0);
+    expect(await scalar(client(), `SELECT count() FROM ${table} WHERE id IN (${badIds})`)).toBe(0);
 
     const letters = await readAll(`${topic}.dlq`, bad.size);
     expect(letters).toHaveLength(bad.size);
@@ -115,7 +108,7 @@ describe('dead-letter topic', () => {
     const group = randomName('g');
     await createTopic(topic, 1);
     // The producer already sends `country`; the migration adding it has not run.
-    await ch.command({ query: EVENTS_DDL(table) });
+    await client().command({ query: EVENTS_DDL(table) });
     const values = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ ...JSON.parse(event(i)), country: 'NL' }));
     await produce(topic, values, 1);
 
@@ -126,11 +119,11 @@ describe('dead-letter topic', () => {
     expect(Number(tripped.rejected)).toBeLessThan(3000);
     expect(await committedTotal(group, topic)).toBe(0);
 
-    await ch.command({ query: `ALTER TABLE ${table} ADD COLUMN country String` });
-    await waitFor('all rows after the migration', async () => (await scalar(ch, `SELECT uniqExact(id) FROM ${table}`)) === 3000);
+    await client().command({ query: `ALTER TABLE ${table} ADD COLUMN country String` });
+    await waitFor('all rows after the migration', async () => (await scalar(client(), `SELECT uniqExact(id) FROM ${table}`)) === 3000);
     await waitFor('commit at the end', async () => (await committedTotal(group, topic)) === 3000);
     expect(await sink.stop()).toBe(0);
-    expect(await scalar(ch, `SELECT count() FROM ${table}`)).toBe(3000);
+    expect(await scalar(client(), `SELECT count() FROM ${table}`)).toBe(3000);
     expect(sink.lines.some((l) => l.event === 'dlq.sent')).toBe(false);
   });
 
@@ -139,7 +132,7 @@ describe('dead-letter topic', () => {
     const table = randomName('nodlq');
     const group = randomName('g');
     await createTopic(topic, 1);
-    await ch.command({ query: EVENTS_DDL(table) });
+    await client().command({ query: EVENTS_DDL(table) });
     await produce(topic, Array.from({ length: 100 }, (_, i) => event(i)), 1);
     const sink = startSink(sinkEnv(topic, table, group, { SLUICE_DLQ_TOPIC: 'none', SLUICE_BATCH_MAX_WAIT_MS: '50' }));
     await waitFor('first 100 committed', async () => (await committedTotal(group, topic)) === 100);
@@ -149,9 +142,9 @@ describe('dead-letter topic', () => {
     expect(String(stalled.reason)).toContain('SLUICE_DLQ_TOPIC');
     expect(await committedTotal(group, topic)).toBe(100);
 
-    await ch.command({ query: `ALTER TABLE ${table} ADD COLUMN country String` });
+    await client().command({ query: `ALTER TABLE ${table} ADD COLUMN country String` });
     await waitFor('commit at the end', async () => (await committedTotal(group, topic)) === 200);
     expect(await sink.stop()).toBe(0);
-    expect(await scalar(ch, `SELECT uniqExact(id) FROM ${table}`)).toBe(200);
+    expect(await scalar(client(), `SELECT uniqExact(id) FROM ${table}`)).toBe(200);
   });
 });

@@ -4,14 +4,15 @@
  * Outages are staged on a private Kafka/ClickHouse pair (other ports), so
  * stopping a service never disturbs the shared pair.
  */
-import { createServer } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { describe, expect, it } from 'vitest';
+import { createClient } from '@clickhouse/client';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import {
+  useClickHouse,
+  freePort,
+  metricSum,
   EVENTS_DDL,
   PRIVATE,
-  clickhouse,
   committedTotal,
   createTopic,
   endOffsets,
@@ -24,35 +25,13 @@ import {
   sinkEnv,
   startSink,
   waitFor,
-  withAdmin,
 } from '../helpers.js';
 
-let ch: ClickHouseClient;
-beforeAll(() => {
-  ch = clickhouse();
-});
-afterAll(async () => {
-  await ch.close();
-});
+const client = useClickHouse();
 
 const ids = (n: number, from = 0) => Array.from({ length: n }, (_, i) => event(from + i));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
-async function metric(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name + ' ') || line.startsWith(name + '{')) sum += Number(line.split(' ').pop());
-  return sum;
-}
 
 async function endTotal(topic: string): Promise<number> {
   return [...(await endOffsets(topic)).values()].reduce((a, b) => a + b, 0);
@@ -98,8 +77,8 @@ describe('fault tolerance', () => {
       await waitFor('every id after the outage', async () => (await scalar(pch, `SELECT uniqExact(id) FROM ${table}`)) === 40_000);
       await waitFor('commits at the end', async () => (await committedTotal(group, topic)) === 40_000);
       await waitFor('/readyz 200 again', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 30_000);
-      expect(await metric(port, 'sluice_records_inserted_total')).toBeGreaterThanOrEqual(40_000);
-      expect(await metric(port, 'sluice_retries_total')).toBeGreaterThanOrEqual(5);
+      expect(await metricSum(port, 'sluice_records_inserted_total')).toBeGreaterThanOrEqual(40_000);
+      expect(await metricSum(port, 'sluice_retries_total')).toBeGreaterThanOrEqual(5);
       expect(await sink.stop()).toBe(0);
       const duplicates = (await scalar(pch, `SELECT count() FROM ${table}`)) - 40_000;
       console.log(`[clickhouse outage] duplicates: ${duplicates}`);
@@ -122,7 +101,7 @@ describe('fault tolerance', () => {
       await admin.connect();
       await admin.createTopics({ topics: [{ topic, numPartitions: 4 }], waitForLeaders: true });
       await admin.disconnect();
-      await ch.command({ query: EVENTS_DDL(table) });
+      await client().command({ query: EVENTS_DDL(table) });
       const send = async (from: number, n: number) => {
         const p = pk.producer({ createPartitioner: Partitioners.DefaultPartitioner });
         await p.connect();
@@ -133,11 +112,11 @@ describe('fault tolerance', () => {
       };
       await send(0, 20_000);
       const sink = startSink(sinkEnv(topic, table, group, { SLUICE_KAFKA_BROKERS: brokers.join(','), SLUICE_BATCH_MAX_ROWS: '2000' }));
-      await waitFor('the first rows', async () => (await scalar(ch, `SELECT count() FROM ${table}`)) >= 5000, 120_000, 20);
+      await waitFor('the first rows', async () => (await scalar(client(), `SELECT count() FROM ${table}`)) >= 5000, 120_000, 20);
 
       await privateServices('restart', 'kafka');
       await send(20_000, 20_000);
-      await waitFor('every id after the restart', async () => (await scalar(ch, `SELECT uniqExact(id) FROM ${table}`)) === 40_000, 180_000);
+      await waitFor('every id after the restart', async () => (await scalar(client(), `SELECT uniqExact(id) FROM ${table}`)) === 40_000, 180_000);
       const committed = async () => {
         const a = pk.admin();
         await a.connect();
@@ -151,7 +130,7 @@ describe('fault tolerance', () => {
       await waitFor('commits at the end', async () => (await committed()) === 40_000, 120_000);
       expect(sink.proc.exitCode).toBeNull();
       expect(await sink.stop()).toBe(0);
-      const duplicates = (await scalar(ch, `SELECT count() FROM ${table}`)) - 40_000;
+      const duplicates = (await scalar(client(), `SELECT count() FROM ${table}`)) - 40_000;
       console.log(`[broker restart] duplicates: ${duplicates}`);
       expect(duplicates).toBeGreaterThanOrEqual(0);
     } finally {
@@ -164,9 +143,9 @@ describe('fault tolerance', () => {
     const table = randomName('replicas');
     const group = randomName('g');
     await createTopic(topic, 12);
-    await ch.command({ query: EVENTS_DDL(table) });
+    await client().command({ query: EVENTS_DDL(table) });
     const env = sinkEnv(topic, table, group, { SLUICE_BATCH_MAX_ROWS: '2000', SLUICE_KAFKA_SESSION_TIMEOUT_MS: '6000' });
-    const count = () => scalar(ch, `SELECT count() FROM ${table}`);
+    const count = () => scalar(client(), `SELECT count() FROM ${table}`);
 
     await produce(topic, ids(60_000), 12);
     const a = startSink(env);
@@ -184,10 +163,10 @@ describe('fault tolerance', () => {
     await waitFor('C writing', async () => (await count()) >= 130_000, 120_000, 20);
     await c.stop('SIGKILL');
 
-    await waitFor('every id', async () => (await scalar(ch, `SELECT uniqExact(id) FROM ${table}`)) === 180_000, 180_000);
+    await waitFor('every id', async () => (await scalar(client(), `SELECT uniqExact(id) FROM ${table}`)) === 180_000, 180_000);
     await waitFor('commits at the end', async () => (await committedTotal(group, topic)) === (await endTotal(topic)), 120_000);
     expect(await a.stop()).toBe(0);
-    await insertsSettled(ch, table);
+    await insertsSettled(client(), table);
     const duplicates = (await count()) - 180_000;
     console.log(`[replicas] duplicates: ${duplicates}`);
     expect(duplicates).toBeGreaterThanOrEqual(0);
@@ -200,7 +179,7 @@ describe('fault tolerance', () => {
     const port = await freePort();
     const partitions = 4;
     await createTopic(topic, partitions);
-    await ch.command({ query: EVENTS_DDL(table) });
+    await client().command({ query: EVENTS_DDL(table) });
     const N = 100_000; // ~13 MB of values, 6x the cap
     const cap = 2 << 20;
     const sink = startSink(
@@ -212,17 +191,17 @@ describe('fault tolerance', () => {
     );
     await sink.waitForEvent('sink.started');
     // Writes are blocked (the table is away) so everything fetched stays buffered.
-    await ch.command({ query: `RENAME TABLE ${table} TO ${table}_away` });
+    await client().command({ query: `RENAME TABLE ${table} TO ${table}_away` });
     await produce(topic, ids(N), partitions);
-    await waitFor('partitions paused by backpressure', async () => (await metric(port, 'sluice_paused_partitions')) >= 1);
+    await waitFor('partitions paused by backpressure', async () => (await metricSum(port, 'sluice_paused_partitions')) >= 1);
     // source.ts: a fetch is at most 1 MiB here and one partition's share a quarter of it;
     // each partition can deliver one more share after the cap is reached.
     const bound = cap + partitions * (256 << 10);
     let peak = 0;
     let consumedMax = 0;
     for (let i = 0; i < 20; i++) {
-      peak = Math.max(peak, await metric(port, 'sluice_buffered_bytes'));
-      consumedMax = Math.max(consumedMax, await metric(port, 'sluice_records_consumed_total'));
+      peak = Math.max(peak, await metricSum(port, 'sluice_buffered_bytes'));
+      consumedMax = Math.max(consumedMax, await metricSum(port, 'sluice_records_consumed_total'));
       await new Promise((r) => setTimeout(r, 100));
     }
     console.log(`[buffer cap] cap ${cap} B, peak buffered ${peak} B, records consumed while blocked ${consumedMax} of ${N}`);
@@ -230,13 +209,11 @@ describe('fault tolerance', () => {
     expect(peak).toBeLessThanOrEqual(bound);
     expect(consumedMax).toBeLessThan(N / 2);
 
-    await ch.command({ query: `RENAME TABLE ${table}_away TO ${table}` });
-    await waitFor('every id', async () => (await scalar(ch, `SELECT uniqExact(id) FROM ${table}`)) === N, 180_000);
+    await client().command({ query: `RENAME TABLE ${table}_away TO ${table}` });
+    await waitFor('every id', async () => (await scalar(client(), `SELECT uniqExact(id) FROM ${table}`)) === N, 180_000);
     await waitFor('commits at the end', async () => (await committedTotal(group, topic)) === N);
     expect(await sink.stop()).toBe(0);
-    expect(await scalar(ch, `SELECT count() FROM ${table}`)).toBe(N);
+    expect(await scalar(client(), `SELECT count() FROM ${table}`)).toBe(N);
   });
 });
 
-// Keep the import used when running a subset.
-void withAdmin;

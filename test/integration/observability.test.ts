@@ -4,39 +4,12 @@
  * the probes answer, and batch-level log lines carry topic, partition and
  * offsets without secrets.
  */
-import { createServer } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClickHouseClient } from '@clickhouse/client';
-import { EVENTS_DDL, clickhouse, committedTotal, createTopic, event, produce, randomName, scalar, sinkEnv, startSink, waitFor } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { EVENTS_DDL, committedTotal, freePort, metricSamples, useClickHouse, createTopic, event, produce, randomName, scalar, sinkEnv, startSink, waitFor } from '../helpers.js';
 
-let ch: ClickHouseClient;
-beforeAll(() => {
-  ch = clickhouse();
-});
-afterAll(async () => {
-  await ch.close();
-});
+const client = useClickHouse();
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
-/** name{labels} → value, for every sample of the exposition text. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
 
 describe('observability', () => {
   it('exposes exact counts, zero lag, probes and batch-level logs after a run', async () => {
@@ -45,7 +18,7 @@ describe('observability', () => {
     const group = randomName('g');
     const port = await freePort();
     await createTopic(topic, 2);
-    await ch.command({ query: EVENTS_DDL(table) });
+    await client().command({ query: EVENTS_DDL(table) });
     const N = 5000;
     const badIds = new Set([10, 2000, 4999]);
     const values = Array.from({ length: N }, (_, i) => (badIds.has(i) ? JSON.stringify({ id: i, nope: 1 }) : event(i)));
@@ -60,11 +33,11 @@ describe('observability', () => {
       }),
     );
     await waitFor('commits at the end', async () => (await committedTotal(group, topic)) === N);
-    expect(await scalar(ch, `SELECT count() FROM ${table}`)).toBe(N - badIds.size);
+    expect(await scalar(client(), `SELECT count() FROM ${table}`)).toBe(N - badIds.size);
 
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
     expect(res.status).toBe(200);
-    const m = samples(await res.text());
+    const m = metricSamples(await res.text());
     const t = `topic="${topic}"`;
     expect(m.get(`sluice_records_consumed_total{${t}}`)).toBe(N);
     expect(m.get(`sluice_records_inserted_total{${t},table="${table}"}`)).toBe(N - badIds.size);
