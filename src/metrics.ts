@@ -70,7 +70,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     }),
     retries: new Counter({ name: `${PREFIX}retries_total`, help: 'Retried operations, by operation and error class.', labelNames: ['operation', 'kind'], registers: r }),
     consumerLag: new Gauge({ name: `${PREFIX}consumer_lag_records`, help: 'Partition end offset minus committed offset.', labelNames: ['topic', 'partition'], registers: r }),
-    timeLag: new Gauge({ name: `${PREFIX}time_lag_seconds`, help: 'Now minus the Kafka timestamp of the last committed record.', labelNames: ['topic', 'partition'], registers: r }),
+    timeLag: new Gauge({ name: `${PREFIX}time_lag_seconds`, help: 'Now minus the Kafka timestamp of the last committed record; 0 when caught up.', labelNames: ['topic', 'partition'], registers: r }),
     committedOffset: new Gauge({ name: `${PREFIX}committed_offset`, help: 'Last committed offset (next offset to read).', labelNames: ['topic', 'partition'], registers: r }),
     pausedPartitions: new Gauge({ name: `${PREFIX}paused_partitions`, help: 'Partitions paused by backpressure or stalled writes.', registers: r }),
     bufferedBytes: new Gauge({ name: `${PREFIX}buffered_bytes`, help: 'Accounted bytes held in batches, buffered or in flight.', registers: r }),

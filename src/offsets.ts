@@ -185,7 +185,9 @@ export async function groupLag(
   for (const { row, topic, partition } of wanted) {
     const ts = stamps.get(`${topic}:${partition}`) ?? null;
     row.lastCommittedTimestamp = ts;
-    row.timeLagMs = ts === null ? null : t - ts;
+    // Caught up is no time behind, however old the last record is: an idle
+    // topic must not read as a consumer hours late at 11 p.m.
+    row.timeLagMs = ts === null ? null : row.lag === 0 ? 0 : t - ts;
   }
   return rows;
 }

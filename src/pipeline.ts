@@ -57,7 +57,7 @@ export class Pipeline {
   private readonly paused = new Map<string, TopicPartition>();
   private readonly stalls = new Map<string, { reason: string; since: number }>();
   private readonly highWatermarks = new Map<string, number>();
-  private readonly committedTimestamps = new Map<string, number>();
+  private readonly committedTimestamps = new Map<string, { next: number; timestamp: number }>();
   private readonly insertQueue: PQueue;
   private generation = 0;
   private draining = false;
@@ -143,16 +143,18 @@ export class Pipeline {
   tick(): void {
     const now = this.now();
     for (const w of this.workers.values()) w.tick(now);
-    for (const [key, ts] of this.committedTimestamps) {
+    for (const [key, c] of this.committedTimestamps) {
       const [topic, partition] = splitKey(key);
-      this.deps.metrics.timeLag.set({ topic, partition }, Math.max(0, now - ts) / 1000);
+      // Caught up (committed at the end offset of the last fetch) is no time behind.
+      const caughtUp = this.highWatermarks.get(key) === c.next;
+      this.deps.metrics.timeLag.set({ topic, partition }, caughtUp ? 0 : Math.max(0, now - c.timestamp) / 1000);
     }
   }
 
   /** Committer callback: keeps lag gauges current. */
   onCommitted(topic: string, partition: number, next: number, timestamp: number): void {
     const key = `${topic}:${partition}`;
-    this.committedTimestamps.set(key, timestamp);
+    this.committedTimestamps.set(key, { next, timestamp });
     const labels = { topic, partition: String(partition) };
     this.deps.metrics.committedOffset.set(labels, next);
     const hw = this.highWatermarks.get(key);
