@@ -7,6 +7,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/services.sh start
+# chdb (a current ClickHouse engine in-process) checks the modern-server side
+# in test/unit/modern-clickhouse.test.ts. It is installed apart from the
+# project: its optional per-platform packages that npm cannot resolve here
+# would make `npm ci` reject the project's lockfile.
+[ -d .local/chdb/node_modules/chdb ] || npm install --prefix .local/chdb --no-audit --no-fund --loglevel=error chdb@3.4.0 >/dev/null
 npm run --silent build
 npm run --silent typecheck
 mkdir -p .local

@@ -5,16 +5,32 @@
  * with exactly those settings works, and the engine's real error messages
  * classify as sluice expects (kind, code, "at row N").
  */
+import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Session } from 'chdb';
 import { classifyClickHouseError } from '../../src/clickhouse-errors.js';
 import { insertSettings, serverFeatures } from '../../src/features.js';
 
-let session: Session;
+// chdb lives outside the project's dependencies (scripts/test.sh installs it
+// into .local/chdb): its lock entries for platforms npm cannot resolve here
+// make `npm ci` refuse the project's lockfile.
+interface ChdbSession {
+  query(sql: string, format?: string): string;
+  cleanup(): void;
+}
+const CHDB = new URL('../../.local/chdb/node_modules/chdb', import.meta.url).pathname;
+function loadChdb(): { Session: new () => ChdbSession } {
+  try {
+    return createRequire(import.meta.url)(CHDB) as { Session: new () => ChdbSession };
+  } catch (err) {
+    throw new Error(`chdb is not installed at ${CHDB}: run scripts/test.sh (npm test), which installs it (${String(err)})`);
+  }
+}
+
+let session: ChdbSession;
 let version = '';
 
 beforeAll(() => {
-  session = new Session();
+  session = new (loadChdb().Session)();
   version = session.query('SELECT version()', 'TSV').trim();
   session.query('CREATE TABLE t (id UInt64, s String) ENGINE = MergeTree ORDER BY id');
 });
