@@ -41,12 +41,18 @@ export interface Source {
   readonly kafka: Kafka;
 }
 
+// kafkajs logs these at ERROR although they are a normal part of a group's
+// life (a replica joins or leaves); at 3 a.m. an error line should mean
+// something is wrong.
+const ROUTINE = /group is rebalancing|rejoin is needed|coordinator is not available|not the correct coordinator/i;
+
 export function kafkaLogCreator(log: Logger) {
   return () =>
     ({ level, label, log: entry }: LogEntry) => {
       const { message, timestamp: _t, logger: _l, ...rest } = entry as Record<string, unknown>;
       const fields = { component: 'kafkajs', message, ...rest };
-      if (level === KafkaLogLevel.ERROR) log.error('kafka.log', fields);
+      if (level === KafkaLogLevel.ERROR && ROUTINE.test(`${String(message)} ${String(rest.error ?? '')}`)) log.info('kafka.log', fields);
+      else if (level === KafkaLogLevel.ERROR) log.error('kafka.log', fields);
       else if (level === KafkaLogLevel.WARN) log.warn('kafka.log', fields);
       else if (level === KafkaLogLevel.INFO) log.debug('kafka.log', fields);
       else log.debug('kafka.log', { ...fields, label });
