@@ -17,12 +17,12 @@ import type { Config } from './config.js';
 import { createDeadLetterSink, dlqTopicFor, RatioGuard } from './dlq.js';
 import { insertSettings, serverFeatures, type ServerFeatures } from './features.js';
 import { ConfigError, SluiceError, errorMessage } from './errors.js';
-import type { Logger } from './log.js';
+import { silentLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Pipeline } from './pipeline.js';
 import { retry } from './retry.js';
 import { startStatusServer, type HealthReport, type StatusServer } from './server.js';
-import { createSource, type Source } from './source.js';
+import { createKafka, createSource, type Source } from './source.js';
 import { createWriter, type Writer } from './writer.js';
 
 export interface Sink {
@@ -128,7 +128,9 @@ export function createSink(config: Config, log: Logger, options: { processMetric
   }
 
   async function checkKafka(): Promise<void> {
-    const admin = source!.kafka.admin();
+    // Its own client: few retries and no per-attempt error lines, so an
+    // unreachable broker gives one clear message within seconds.
+    const admin = createKafka(config, silentLogger, 2).admin();
     try {
       await admin.connect();
       const existing = new Set(await admin.listTopics());

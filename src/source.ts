@@ -59,16 +59,19 @@ export function kafkaLogCreator(log: Logger) {
     };
 }
 
-export function createKafka(config: Pick<Config, 'kafkaBrokers' | 'kafkaClientId'>, log: Logger): Kafka {
+/**
+ * `retries`: how often kafkajs retries a failed request before giving up. The
+ * running consumer rides out a broker restart (12, ~1.5 min, then kafkajs
+ * restarts the consumer); a start-up check wants a quick, clear answer.
+ */
+export function createKafka(config: Pick<Config, 'kafkaBrokers' | 'kafkaClientId'>, log: Logger, retries = 12): Kafka {
   return new Kafka({
     clientId: config.kafkaClientId,
     brokers: [...config.kafkaBrokers],
     logLevel: KafkaLogLevel.WARN,
     logCreator: kafkaLogCreator(log),
     connectionTimeout: 3000,
-    // kafkajs gives up (and crashes the consumer, which then restarts) after
-    // these retries; a broker restart takes longer than the default 5.
-    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 12 },
+    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries },
   });
 }
 
@@ -136,7 +139,12 @@ export function createSource(config: Config, log: Logger, handlers: SourceHandle
       if (tps.length > 0) consumer.resume(byTopic(tps));
     },
     pauseAll() {
-      consumer.pause(config.topics.map((topic) => ({ topic })));
+      // Before run() (a signal during start-up) there is nothing to pause.
+      try {
+        consumer.pause(config.topics.map((topic) => ({ topic })));
+      } catch {
+        /* not running yet */
+      }
     },
     async commit(offsets) {
       await consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
