@@ -27,6 +27,9 @@ KAFKA_PORT="${LOCAL_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${LOCAL_KAFKA_CONTROLLER_PORT:-9093}"
 CH_HTTP_PORT="${LOCAL_CH_HTTP_PORT:-8123}"
 CH_TCP_PORT="${LOCAL_CH_TCP_PORT:-9000}"
+# Optional SASL_SSL listener (PLAIN, user "sluice" / "sluice-secret", a
+# throwaway CA generated with openssl) for the TLS/SASL tests.
+KAFKA_SASL_SSL_PORT="${LOCAL_KAFKA_SASL_SSL_PORT:-}"
 KAFKA_HEAP="${LOCAL_KAFKA_HEAP:--Xms256m -Xmx768m}"
 
 say() { printf 'services: %s\n' "$*" >&2; }
@@ -68,15 +71,37 @@ install_kafka() {
   touch "$KAFKA_LIBS/.complete"
 }
 
+make_tls() { # a CA and a server certificate for 127.0.0.1 / localhost, once
+  local dir="$KAFKA_DIR/tls"
+  [ -f "$dir/server.pem" ] && return 0
+  command -v openssl >/dev/null || die "openssl is needed for the SASL_SSL test listener"
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=sluice test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" >/dev/null 2>&1 || die "openssl: CA generation failed"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$dir/server.key.rsa" -out "$dir/server.csr" >/dev/null 2>&1 \
+    || die "openssl: server key generation failed"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$dir/san.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$dir/san.ext" -out "$dir/server.crt" >/dev/null 2>&1 || die "openssl: signing the server certificate failed"
+  # Kafka's PEM key store wants an unencrypted PKCS#8 key followed by the chain.
+  openssl pkcs8 -topk8 -nocrypt -in "$dir/server.key.rsa" -out "$dir/server.key" || die "openssl: pkcs8 failed"
+  cat "$dir/server.key" "$dir/server.crt" "$dir/ca.pem" >"$dir/server.pem"
+}
+
 write_kafka_config() {
+  local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT" protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [ -n "$KAFKA_SASL_SSL_PORT" ]; then
+    listeners="$listeners,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
+    protocols="$protocols,SASL_SSL:SASL_SSL"
+  fi
   cat >"$KAFKA_DIR/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=$listeners,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$KAFKA_DIR/data
 num.partitions=1
@@ -90,6 +115,15 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=24
 EOF
+  if [ -n "$KAFKA_SASL_SSL_PORT" ]; then
+    make_tls
+    cat >>"$KAFKA_DIR/server.properties" <<EOF
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_sluice="sluice-secret";
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$KAFKA_DIR/tls/server.pem
+EOF
+  fi
   cat >"$KAFKA_DIR/simplelogger.properties" <<EOF
 org.slf4j.simpleLogger.defaultLogLevel=warn
 org.slf4j.simpleLogger.showDateTime=true
@@ -100,6 +134,7 @@ start_kafka() {
   if pid_alive "$KAFKA_DIR/kafka.pid"; then say "kafka already running (pid $(cat "$KAFKA_DIR/kafka.pid"))"; return 0; fi
   port_open $KAFKA_PORT && die "port $KAFKA_PORT is taken by another process; stop it first (ss -ltnp 'sport = :$KAFKA_PORT')"
   port_open $KAFKA_CONTROLLER_PORT && die "port $KAFKA_CONTROLLER_PORT (Kafka controller) is taken by another process"
+  if [ -n "$KAFKA_SASL_SSL_PORT" ] && port_open "$KAFKA_SASL_SSL_PORT"; then die "port $KAFKA_SASL_SSL_PORT (Kafka SASL_SSL) is taken by another process"; fi
   install_kafka
   mkdir -p "$KAFKA_DIR/data"
   write_kafka_config

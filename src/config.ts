@@ -6,18 +6,20 @@
  * Unknown `SLUICE_*` variables are rejected, because a typo such as
  * SLUICE_BATCH_MAX_ROW silently falling back to a default is worse than not
  * starting. `redactedConfig` is the only view of the config that may be logged:
- * the password never leaves this module in plain text.
+ * passwords never leave this module in plain text.
  *
  * Every knob here has a row in the README's configuration table; `SETTINGS`
  * below is the single list both are checked against (test/unit/config.test.ts).
  */
 import { ConfigError } from './errors.js';
 import type { LogLevel } from './log.js';
+import { KAFKA_SECURITY_SETTINGS, kafkaSecurityFromEnv, redactedSecurity, type KafkaSecurity } from './kafka-security.js';
 
 export type StartFrom = 'earliest' | 'latest';
 
 export interface Config {
   readonly kafkaBrokers: readonly string[];
+  readonly kafkaSecurity: KafkaSecurity;
   readonly kafkaClientId: string;
   readonly topics: readonly string[];
   readonly groupId: string;
@@ -52,6 +54,7 @@ export interface Config {
 /** Every accepted variable with its default ('' = required or empty) and meaning. */
 export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>> = {
   SLUICE_KAFKA_BROKERS: { default: '127.0.0.1:9092', doc: 'Comma-separated Kafka bootstrap brokers (host:port).' },
+  ...KAFKA_SECURITY_SETTINGS,
   SLUICE_KAFKA_CLIENT_ID: { default: 'sluice', doc: 'Kafka client id (shows in broker logs and quotas).' },
   SLUICE_TOPICS: { default: '', doc: 'Required. Comma-separated topics to consume.' },
   SLUICE_KAFKA_SESSION_TIMEOUT_MS: { default: '30000', doc: 'Consumer session timeout: how long a vanished replica keeps its partitions before the group reassigns them.' },
@@ -149,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
 
   return Object.freeze({
     kafkaBrokers: Object.freeze(brokers),
+    kafkaSecurity: Object.freeze(kafkaSecurityFromEnv(env)),
     kafkaClientId: get('SLUICE_KAFKA_CLIENT_ID'),
     topics: Object.freeze(topics),
     groupId: get('SLUICE_GROUP_ID'),
@@ -186,6 +190,7 @@ export function redactedConfig(config: Config): Record<string, unknown> {
     ...config,
     tables: Object.fromEntries(config.tables),
     clickhousePassword: config.clickhousePassword ? '***' : '',
+    kafkaSecurity: redactedSecurity(config.kafkaSecurity),
   };
 }
 

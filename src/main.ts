@@ -22,6 +22,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { Pipeline } from './pipeline.js';
 import { retry } from './retry.js';
 import { startStatusServer, type HealthReport, type StatusServer } from './server.js';
+import { isKafkaAuthError } from './kafka-security.js';
 import { createKafka, createSource, type Source } from './source.js';
 import { createWriter, type Writer } from './writer.js';
 
@@ -138,6 +139,9 @@ export function createSink(config: Config, log: Logger, options: { processMetric
       if (missing.length > 0) throw new ConfigError('SLUICE_TOPICS', `topic(s) ${missing.join(', ')} do not exist on ${config.kafkaBrokers.join(',')}`);
     } catch (err) {
       if (err instanceof ConfigError) throw err;
+      if (isKafkaAuthError(err)) {
+        throw new ConfigError('SLUICE_KAFKA_SASL_USERNAME', `Kafka at ${config.kafkaBrokers.join(',')} rejected the SASL credentials (check SLUICE_KAFKA_SASL_USERNAME, _PASSWORD, _MECHANISM)`);
+      }
       throw new ConfigError('SLUICE_KAFKA_BROKERS', `cannot reach Kafka at ${config.kafkaBrokers.join(',')}: ${errorMessage(err)}`);
     } finally {
       await admin.disconnect().catch(() => {});

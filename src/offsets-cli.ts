@@ -10,6 +10,7 @@
  * in offsets.ts.
  */
 import { ConfigError, errorMessage } from './errors.js';
+import { kafkaSecurityFromEnv, type KafkaSecurity } from './kafka-security.js';
 import {
   applyReset,
   connect,
@@ -41,7 +42,8 @@ export const USAGE = `usage: sluice offsets <command> [--brokers host:port,...] 
         [--execute]                    print the plan; change offsets only with --execute
 
 TIME is ISO-8601 with a zone (2024-05-01T22:00:00Z, 2024-05-01T23:00:00+01:00)
-or epoch milliseconds. Brokers default to $SLUICE_KAFKA_BROKERS, else 127.0.0.1:9092.`;
+or epoch milliseconds. Brokers default to $SLUICE_KAFKA_BROKERS, else 127.0.0.1:9092;
+TLS and SASL come from the sink's SLUICE_KAFKA_SECURITY_PROTOCOL, _SASL_* and _SSL_CA_FILE.`;
 
 export type OffsetsArgs =
   | { command: 'help' }
@@ -251,8 +253,10 @@ export async function offsetsCommand(
   io: { out: (s: string) => void; err: (s: string) => void; env: NodeJS.ProcessEnv },
 ): Promise<number> {
   let parsed: OffsetsArgs;
+  let security: KafkaSecurity;
   try {
     parsed = parseOffsetsArgs(args, io.env);
+    security = kafkaSecurityFromEnv(io.env);
   } catch (err) {
     io.err(`sluice offsets: ${errorMessage(err)}\n${args.length === 0 ? USAGE : 'run "sluice offsets --help" for usage'}\n`);
     return 2;
@@ -265,7 +269,7 @@ export async function offsetsCommand(
   const a = parsed;
   let client: Awaited<ReturnType<typeof connect>> | undefined;
   try {
-    client = await connect(a.brokers);
+    client = await connect(a.brokers, security);
     const print = (json: object, text: string) => io.out((a.json ? JSON.stringify(json, null, 2) : text) + '\n');
     switch (a.command) {
       case 'lag': {

@@ -13,6 +13,7 @@
  * 2^53, far beyond any real log.
  */
 import { randomUUID } from 'node:crypto';
+import { kafkaClientOptions, PLAINTEXT, type KafkaSecurity } from './kafka-security.js';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { ConfigError, SluiceError, errorMessage } from './errors.js';
 
@@ -68,10 +69,11 @@ export class GroupActiveError extends SluiceError {
   }
 }
 
-export async function connect(brokers: string[]): Promise<OffsetsClient> {
+export async function connect(brokers: string[], security: KafkaSecurity = PLAINTEXT): Promise<OffsetsClient> {
   const kafka = new Kafka({
     clientId: 'sluice-offsets',
     brokers,
+    ...kafkaClientOptions(security),
     // stdout carries the table; kafkajs's own log lines would break it, and
     // its connection errors are restated by explainKafkaError as one line.
     logLevel: logLevel.NOTHING,

@@ -9,7 +9,8 @@
  * flag or variable). It never calls process.exit. Connection settings come
  * from the sink's own variables (SLUICE_KAFKA_BROKERS, SLUICE_CLICKHOUSE_URL,
  * _USER, _PASSWORD, _DATABASE; defaults from config.ts SETTINGS), overridden
- * by --brokers and --clickhouse-url; no other SLUICE_* variable is read, so
+ * by --brokers and --clickhouse-url, and Kafka's TLS/SASL settings
+ * (kafka-security.ts); no other SLUICE_* variable is read, so
  * the sink's environment works as it is. The password is never printed.
  * With `io.isTTY`, one progress line is redrawn on `io.err` (carriage
  * return, at most ~10 times a second); otherwise there is no bar. Every
@@ -18,6 +19,7 @@
 import { SETTINGS } from './config.js';
 import { dlqTopicFor } from './dlq.js';
 import { ConfigError, errorMessage } from './errors.js';
+import { kafkaSecurityFromEnv } from './kafka-security.js';
 import { parseBrokers, parseTime, table } from './offsets-cli.js';
 import {
   replay,
@@ -128,6 +130,7 @@ export function parseReplayArgs(args: string[], env: NodeJS.ProcessEnv): ReplayA
   return {
     command: 'replay',
     brokers: parseBrokers(one('--brokers'), env),
+    security: kafkaSecurityFromEnv(env),
     clickhouse: clickhouseTarget(one('--clickhouse-url'), env),
     dlqTopic,
     group,

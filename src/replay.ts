@@ -49,6 +49,7 @@ import { createLogger } from './log.js';
 import { connect, disconnect, explainKafkaError, groupState, isActive, type OffsetsClient } from './offsets.js';
 import { retry } from './retry.js';
 import { createKafka } from './source.js';
+import { PLAINTEXT, type KafkaSecurity } from './kafka-security.js';
 import { VERSION } from './version.js';
 import { createWriter, type Writer } from './writer.js';
 
@@ -77,6 +78,8 @@ export interface ClickHouseTarget {
 
 export interface ReplayOptions {
   readonly brokers: string[];
+  /** TLS/SASL for Kafka; plaintext when absent. */
+  readonly security?: KafkaSecurity;
   readonly clickhouse: ClickHouseTarget;
   readonly dlqTopic: string;
   readonly group: string;
@@ -352,7 +355,7 @@ const DEFAULT_BACKOFF = { initialMs: 200, maxMs: 10_000 };
 
 /** Runs one replay; resolves with the summary (still-failing letters are counted, not thrown). */
 export async function replay(opts: ReplayOptions, hooks: ReplayHooks = {}): Promise<ReplaySummary> {
-  const admin = await connect(opts.brokers);
+  const admin = await connect(opts.brokers, opts.security);
   try {
     return await new ReplayRun(opts, hooks, admin).run();
   } finally {
@@ -460,7 +463,7 @@ class ReplayRun {
   private async consume(): Promise<void> {
     const { opts } = this;
     const log = createLogger('warn', (line) => this.hooks.onNotice?.(line));
-    const kafka = createKafka({ kafkaBrokers: opts.brokers, kafkaClientId: 'sluice-replay' }, log);
+    const kafka = createKafka({ kafkaBrokers: opts.brokers, kafkaClientId: 'sluice-replay', kafkaSecurity: this.opts.security ?? PLAINTEXT }, log);
     if (!opts.dryRun) {
       this.producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
       await this.producer.connect();

@@ -21,6 +21,7 @@ import type { SourceRecord } from './batcher.js';
 import { compactChunk, type RawMessage } from './record.js';
 import type { OffsetCommit } from './committer.js';
 import type { Config } from './config.js';
+import { kafkaClientOptions } from './kafka-security.js';
 import type { Logger } from './log.js';
 import type { TopicPartition } from './pipeline.js';
 
@@ -64,10 +65,11 @@ export function kafkaLogCreator(log: Logger) {
  * running consumer rides out a broker restart (12, ~1.5 min, then kafkajs
  * restarts the consumer); a start-up check wants a quick, clear answer.
  */
-export function createKafka(config: Pick<Config, 'kafkaBrokers' | 'kafkaClientId'>, log: Logger, retries = 12): Kafka {
+export function createKafka(config: Pick<Config, 'kafkaBrokers' | 'kafkaClientId' | 'kafkaSecurity'>, log: Logger, retries = 12): Kafka {
   return new Kafka({
     clientId: config.kafkaClientId,
     brokers: [...config.kafkaBrokers],
+    ...kafkaClientOptions(config.kafkaSecurity),
     logLevel: KafkaLogLevel.WARN,
     logCreator: kafkaLogCreator(log),
     connectionTimeout: 3000,

@@ -244,8 +244,12 @@ export function sinkEnv(topic: string, table: string, group: string, extra: Reco
  */
 export const PRIVATE = {
   kafkaPort: 19092,
+  /** SASL_SSL listener: PLAIN user sluice / sluice-secret, CA in caFile. */
+  kafkaSaslSslPort: 19094,
+  caFile: new URL('../.local/private/kafka/tls/ca.pem', import.meta.url).pathname,
   clickhouseHttpPort: 18123,
   env: {
+    LOCAL_KAFKA_SASL_SSL_PORT: '19094',
     LOCAL_SERVICES_DIR: new URL('../.local/private', import.meta.url).pathname,
     LOCAL_KAFKA_PORT: '19092',
     LOCAL_KAFKA_CONTROLLER_PORT: '19093',

@@ -37,6 +37,7 @@ describe('parseReplayArgs', () => {
     expect(parseReplayArgs(['--topic', 'orders'], {})).toEqual({
       command: 'replay',
       brokers: ['127.0.0.1:9092'],
+      security: { protocol: 'plaintext', caFile: '', sasl: undefined },
       clickhouse: { url: 'http://127.0.0.1:8123', user: 'default', password: '', database: 'default' },
       dlqTopic: 'orders.dlq',
       group: 'sluice-replay-orders.dlq',
