@@ -8,6 +8,14 @@
  * that would overflow it is appended (Arroyo's habit: a sealed batch is
  * final, so a retried flush never duplicates or reorders data). Age-based
  * sealing reads an injected clock, so tests need no timers.
+ *
+ * Row limits are windows of absolute offsets — [k·maxRows, (k+1)·maxRows) —
+ * not counts from wherever a batch began. So whoever reads a partition
+ * again after a crash or rebalance (from the last commit, which is a batch
+ * boundary) cuts the same batches, or falls back in step at the next window
+ * after an age- or shutdown-cut one: the re-inserts are byte-identical to
+ * the first ones, which ClickHouse's insert deduplication recognises
+ * (features.ts says why no token is used instead).
  */
 
 /** One Kafka record as the pipeline carries it. `value` is the raw bytes, never parsed here. */
@@ -61,13 +69,19 @@ export class Batcher {
   /** Appends records; returns the batches this sealed (usually none). */
   add(records: readonly SourceRecord[], now: number): Batch[] {
     const sealed: Batch[] = [];
+    const { maxRows, maxBytes } = this.limits;
     for (const r of records) {
       const size = recordBytes(r);
-      if (this.records.length > 0 && this.bytes + size > this.limits.maxBytes) sealed.push(this.seal());
+      if (this.records.length > 0) {
+        // A gap in offsets (compaction, transaction markers) can skip a
+        // window's last offset: the window check catches that too.
+        const otherWindow = Math.floor(r.offset / maxRows) !== Math.floor(this.records[0]!.offset / maxRows);
+        if (otherWindow || this.bytes + size > maxBytes) sealed.push(this.seal());
+      }
       if (this.records.length === 0) this.openedAt = now;
       this.records.push(r);
       this.bytes += size;
-      if (this.records.length >= this.limits.maxRows || this.bytes >= this.limits.maxBytes) sealed.push(this.seal());
+      if ((r.offset + 1) % maxRows === 0 || this.records.length >= maxRows || this.bytes >= maxBytes) sealed.push(this.seal());
     }
     return sealed;
   }

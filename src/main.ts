@@ -15,7 +15,7 @@
 import { Committer } from './committer.js';
 import type { Config } from './config.js';
 import { createDeadLetterSink, dlqTopicFor, RatioGuard } from './dlq.js';
-import { insertSettings, serverFeatures, type ServerFeatures } from './features.js';
+import { insertSettings } from './features.js';
 import { ConfigError, SluiceError, errorMessage } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -51,6 +51,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     maxOpenConnections: config.insertConcurrency + 2,
   });
 
+  const settings = insertSettings({ skipUnknownFields: config.skipUnknownFields });
   let source: Source | undefined;
   let dlq: ReturnType<typeof createDeadLetterSink> | undefined;
   let server: StatusServer | undefined;
@@ -60,8 +61,6 @@ export function createSink(config: Config, log: Logger, options: { processMetric
   let joined = false;
   let clickhouseOk = { ok: true, at: Date.now(), error: '' };
   let crashed: string | undefined;
-  // Until start() has asked the server, assume the oldest: send nothing optional.
-  let features: ServerFeatures = serverFeatures('0.0');
 
   const committer = new Committer(
     (offsets) => source!.commit(offsets),
@@ -77,8 +76,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     insertConcurrency: config.insertConcurrency,
     backoff,
     tables: config.tables,
-    insert: (table, chunks, dedupToken) =>
-      writer.insert(table, chunks, insertSettings(features, { dedupToken, skipUnknownFields: config.skipUnknownFields })),
+    insert: (table, chunks) => writer.insert(table, chunks, settings),
     committer,
     get deadLetters() {
       return dlq;
@@ -112,8 +110,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
   async function checkClickHouse(): Promise<void> {
     try {
       const version = await writer.serverVersion();
-      features = serverFeatures(version);
-      log.info('clickhouse.connected', { url: config.clickhouseUrl, version, features });
+      log.info('clickhouse.connected', { url: config.clickhouseUrl, version });
     } catch (err) {
       const e = err as SluiceError;
       const setting = e.kind === 'fatal' ? 'SLUICE_CLICKHOUSE_USER' : 'SLUICE_CLICKHOUSE_URL';

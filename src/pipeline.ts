@@ -37,7 +37,7 @@ export interface PipelineDeps {
   readonly insertConcurrency: number;
   readonly backoff: BackoffOptions;
   readonly tables: ReadonlyMap<string, string>;
-  readonly insert: (table: string, chunks: readonly Buffer[], dedupToken: string) => Promise<void>;
+  readonly insert: (table: string, chunks: readonly Buffer[]) => Promise<void>;
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;
   readonly deadLetterGuard: { allows(bad: number, total: number): boolean; record(total: number, bad: number): void };

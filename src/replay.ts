@@ -17,8 +17,9 @@
  *    updated, `sluice.replay.attempts` + 1). The group's offset moves past a
  *    chunk only after all of this was acknowledged (acks = -1), so an
  *    interrupted run loses nothing; a re-run continues after the committed
- *    offset and repeats at most the one chunk that was in flight (whose
- *    inserts carry the same deduplication tokens where the server has them).
+ *    offset and repeats at most the one chunk that was in flight (its
+ *    inserts are byte-identical the second time, so ClickHouse's insert
+ *    deduplication drops them where the table has it on).
  *  - The time bounds apply to when a letter failed (`sluice.failed.at`),
  *    not to its Kafka timestamp, which is the source record's.
  *  - Committed offsets never move backwards. Offsets below a partition's
@@ -42,7 +43,7 @@ import type { SourceRecord } from './batcher.js';
 import { classifyClickHouseError } from './clickhouse-errors.js';
 import { HEADER, parseDeadLetterHeaders, truncateUtf8, type DeadLetterInfo } from './dlq.js';
 import { PRECHECK_MESSAGES, encode, precheck } from './encoder.js';
-import { insertSettings, serverFeatures, type ServerFeatures } from './features.js';
+import { insertSettings } from './features.js';
 import { AbortedError, ClickHouseError, ConfigError, SluiceError, errorMessage } from './errors.js';
 import { insertIsolating } from './isolate.js';
 import { createLogger } from './log.js';
@@ -368,7 +369,6 @@ class ReplayRun {
   private readonly states = new Map<number, PartitionState>();
   private total = 0;
   private writer: Writer | undefined;
-  private features: ServerFeatures = serverFeatures('0.0');
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
   private heartbeat: () => Promise<void> = async () => {};
@@ -446,8 +446,7 @@ class ReplayRun {
     const ch = this.opts.clickhouse;
     this.writer = createWriter({ ...ch, requestTimeoutMs: 60_000, maxOpenConnections: 2 });
     try {
-      // The same optional settings as the sink: only those this server knows.
-      this.features = serverFeatures(await this.writer.serverVersion());
+      await this.writer.ping();
     } catch (err) {
       throw new SluiceError('fatal', `cannot reach ClickHouse at ${ch.url}: ${errorMessage(err)}`, { cause: err });
     }
@@ -587,7 +586,7 @@ class ReplayRun {
       tally.replayed += selected.length;
       for (const l of selected) tally.table(l.info!.table).replayed++;
     } else {
-      const failures = opts.toSource ? await this.republish(selected) : await this.land(s.plan.partition, selected);
+      const failures = opts.toSource ? await this.republish(selected) : await this.land(selected);
       await this.sendBack(s.plan.partition, failures, deferred);
       this.count(selected, failures);
     }
@@ -609,7 +608,7 @@ class ReplayRun {
   }
 
   /** Inserts the letters into their tables, per table in offset order; returns the ones ClickHouse still rejects. */
-  private async land(partition: number, letters: Letter[]): Promise<Failure[]> {
+  private async land(letters: Letter[]): Promise<Failure[]> {
     const failures: Failure[] = [];
     const byTable = new Map<string, Letter[]>();
     for (const l of letters) groupInto(byTable, l.info!.table, l);
@@ -625,22 +624,17 @@ class ReplayRun {
       }
       const letterOf = new Map<SourceRecord, Letter>(ok.map((l) => [l.record, l]));
       // No early stop (`unresolved` stays empty): a replay is where each letter's own verdict is wanted.
-      const { bad } = await insertIsolating(ok.map((l) => l.record), (slice) => this.insert(partition, table, slice));
+      const { bad } = await insertIsolating(ok.map((l) => l.record), (slice) => this.insert(table, slice));
       for (const r of bad) failures.push({ letter: letterOf.get(r.record)!, errorClass: 'rejected', code: r.error.code, message: r.error.message });
     }
     return failures.sort((a, b) => a.letter.record.offset - b.letter.record.offset);
   }
 
   /** One slice as one INSERT; data errors go to the isolation. */
-  private async insert(partition: number, table: string, slice: readonly SourceRecord[]): Promise<void> {
+  private async insert(table: string, slice: readonly SourceRecord[]): Promise<void> {
     await this.heartbeat().catch(() => {}); // a rebalance shows up at the commit; keep going until then
     const body = encode(slice);
-    // Dead-letter offsets identify the rows: a re-run of an interrupted chunk
-    // sends the same token, which servers with insert_deduplication_token drop.
-    const settings = insertSettings(this.features, {
-      dedupToken: `${this.opts.dlqTopic}:${partition}:${slice[0]!.offset}-${slice[slice.length - 1]!.offset}:${slice.length}`,
-      skipUnknownFields: this.opts.skipUnknownFields,
-    });
+    const settings = insertSettings({ skipUnknownFields: this.opts.skipUnknownFields });
     await this.clickhouse(`insert into table "${table}"`, () => this.writer!.insert(table, body.chunks, settings));
   }
 

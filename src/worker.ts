@@ -50,8 +50,7 @@ export interface WorkerDeps {
   readonly maxRecordBytes: number;
   readonly backoff: BackoffOptions;
   readonly insertQueue: PQueue;
-  /** `dedupToken` names exactly the rows of this insert (same rows, same token). */
-  readonly insert: (table: string, chunks: readonly Buffer[], dedupToken: string) => Promise<void>;
+  readonly insert: (table: string, chunks: readonly Buffer[]) => Promise<void>;
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;
   /** The dead-letter ratio guard (dlq.ts RatioGuard). */
@@ -264,10 +263,6 @@ export class PartitionWorker {
   /** One slice as one INSERT, retrying everything but data errors. */
   private async insertWithRetry(slice: readonly SourceRecord[]): Promise<void> {
     const body = encode(slice);
-    // Offsets identify the rows: a retry of this very insert after an
-    // ambiguous failure (timeout after the server wrote it) is deduplicated
-    // by servers that support insert_deduplication_token.
-    const token = `${this.topic}:${this.partition}:${slice[0]!.offset}-${slice[slice.length - 1]!.offset}:${slice.length}`;
     const { metrics } = this.deps;
     let stalled = false;
     await retry(
@@ -276,7 +271,7 @@ export class PartitionWorker {
           const started = Date.now();
           metrics.inflightInserts.inc();
           try {
-            await this.deps.insert(this.table, body.chunks, token);
+            await this.deps.insert(this.table, body.chunks);
           } finally {
             metrics.inflightInserts.dec();
           }

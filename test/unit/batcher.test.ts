@@ -44,6 +44,38 @@ describe('recordBytes', () => {
   });
 });
 
+describe('Batcher: row windows of absolute offsets (same batches for whoever re-reads)', () => {
+  const limits = { maxRows: 5, maxBytes: BIG, maxWaitMs: 1000 };
+  const cut = (b: Batcher, from: number, to: number, chunk: number) => {
+    const out: number[][] = [];
+    for (let o = from; o < to; o += chunk) {
+      out.push(...b.add(Array.from({ length: Math.min(chunk, to - o) }, (_, i) => rec(o + i)), 0).map(offsets));
+    }
+    return out;
+  };
+
+  it('cuts at multiples of maxRows whatever the fetch chunking', () => {
+    const a = cut(new Batcher('t', 0, limits), 0, 23, 3);
+    const b = cut(new Batcher('t', 0, limits), 0, 23, 7);
+    expect(a).toEqual(b);
+    expect(a.map((x) => x[0])).toEqual([0, 5, 10, 15]);
+  });
+
+  it('a reader starting mid-window (after an age cut) falls in step at the next window', () => {
+    const first = cut(new Batcher('t', 0, limits), 0, 23, 4);
+    const b = new Batcher('t', 0, limits);
+    const again = cut(b, 7, 23, 2);
+    expect(again[0]).toEqual([7, 8, 9]);
+    expect(again.slice(1)).toEqual(first.filter((x) => x[0]! >= 10));
+  });
+
+  it('a gap in offsets (compaction) still closes the window it skips past', () => {
+    const b = new Batcher('t', 0, limits);
+    expect(b.add([rec(2), rec(3), rec(6)], 0).map(offsets)).toEqual([[2, 3]]);
+    expect(b.bufferedRows).toBe(1);
+  });
+});
+
 describe('Batcher: sealing on rows', () => {
   it('seals exactly at maxRows and keeps the remainder open', () => {
     const b = new Batcher('t', 3, { maxRows: 3, maxBytes: BIG, maxWaitMs: 1000 });
@@ -157,15 +189,15 @@ describe('Batcher: sealing on age (injected clock)', () => {
   });
 
   it('starts the clock of the next batch at its first record, not at the previous seal', () => {
-    const b = new Batcher('t', 0, { maxRows: 2, maxBytes: BIG, maxWaitMs: 100 });
-    // Batch [0,1] seals on rows at t=0; record 2 opens a new batch at t=0 too.
-    expect(b.add([rec(0), rec(1), rec(2)], 0).map(offsets)).toEqual([[0, 1]]);
+    const b = new Batcher('t', 0, { maxRows: 4, maxBytes: BIG, maxWaitMs: 100 });
+    // Batch [0..3] seals on rows at t=0; record 4 opens a new batch at t=0 too.
+    expect(b.add([0, 1, 2, 3, 4].map((o) => rec(o)), 0).map(offsets)).toEqual([[0, 1, 2, 3]]);
     expect(b.sealIfDue(99)).toBeUndefined();
-    expect(offsets(b.sealIfDue(100)!)).toEqual([2]);
+    expect(offsets(b.sealIfDue(100)!)).toEqual([4]);
     // A record arriving long after: its own clock.
-    b.add([rec(3)], 5_000);
+    b.add([rec(5)], 5_000);
     expect(b.sealIfDue(5_099)).toBeUndefined();
-    expect(offsets(b.sealIfDue(5_100)!)).toEqual([3]);
+    expect(offsets(b.sealIfDue(5_100)!)).toEqual([5]);
   });
 
   it('after a size seal, the clock belongs to the record that opened the new batch', () => {

@@ -1,14 +1,16 @@
 /**
  * The modern-ClickHouse side of sluice, checked against a current engine
  * (chdb, ClickHouse 26.x in-process; the local server is Debian's 18.16):
- * every setting sluice may send to a modern server exists there, an INSERT
- * with exactly those settings works, and the engine's real error messages
- * classify as sluice expects (kind, code, "at row N").
+ * every setting sluice sends exists there, an INSERT with exactly those
+ * settings works, a byte-identical re-insert (what a re-read batch is, see
+ * batcher.ts) is deduplicated while different rows are not, and the
+ * engine's real error messages classify as sluice expects.
  */
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyClickHouseError } from '../../src/clickhouse-errors.js';
-import { insertSettings, serverFeatures } from '../../src/features.js';
+import { encode } from '../../src/encoder.js';
+import { insertSettings } from '../../src/features.js';
 
 // chdb lives outside the project's dependencies (scripts/test.sh installs it
 // into .local/chdb): its lock entries for platforms npm cannot resolve here
@@ -33,16 +35,18 @@ beforeAll(() => {
   session = new (loadChdb().Session)();
   version = session.query('SELECT version()', 'TSV').trim();
   session.query('CREATE TABLE t (id UInt64, s String) ENGINE = MergeTree ORDER BY id');
+  // How a production table opts in to insert deduplication without replication.
+  session.query('CREATE TABLE d (id UInt64, s String) ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 100');
 });
 afterAll(() => session.cleanup());
 
 const settingsClause = (settings: Record<string, string | number>) =>
   'SETTINGS ' + Object.entries(settings).map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${v}'`}`).join(', ');
 
-function insertError(body: string, skipUnknownFields = false): unknown {
-  const settings = insertSettings(serverFeatures(version), { dedupToken: `tok-${Math.random()}`, skipUnknownFields });
+function insertError(body: string, skipUnknownFields = false, table = 't'): unknown {
+  const settings = insertSettings({ skipUnknownFields });
   try {
-    session.query(`INSERT INTO t ${settingsClause(settings)} FORMAT JSONEachRow ${body}`);
+    session.query(`INSERT INTO ${table} ${settingsClause(settings)} FORMAT JSONEachRow ${body}`);
     return undefined;
   } catch (err) {
     return err;
@@ -50,13 +54,12 @@ function insertError(body: string, skipUnknownFields = false): unknown {
 }
 
 describe('modern ClickHouse (chdb)', () => {
-  it('is a modern version that gets the optional settings', () => {
+  it('is a modern version', () => {
     expect(Number(version.split('.')[0])).toBeGreaterThanOrEqual(23);
-    expect(serverFeatures(version).insertDeduplicationToken).toBe(true);
   });
 
   it('knows every setting sluice sends it', () => {
-    const names = Object.keys(insertSettings(serverFeatures(version), { dedupToken: 'x', skipUnknownFields: false }));
+    const names = Object.keys(insertSettings({ skipUnknownFields: false }));
     const known = session.query(`SELECT name FROM system.settings WHERE name IN (${names.map((n) => `'${n}'`).join(',')})`, 'TSV');
     expect(known.trim().split('\n').sort()).toEqual([...names].sort());
   });
@@ -93,10 +96,16 @@ describe('modern ClickHouse (chdb)', () => {
     expect(err.code).toBe(60);
   });
 
-  it('does not send the deduplication token to servers that lack it', () => {
-    expect(insertSettings(serverFeatures('18.16.1'), { dedupToken: 'x', skipUnknownFields: false })).toEqual({ input_format_skip_unknown_fields: 0 });
-    expect(serverFeatures('22.1.3').insertDeduplicationToken).toBe(false);
-    expect(serverFeatures('22.2.1').insertDeduplicationToken).toBe(true);
-    expect(serverFeatures('nonsense').insertDeduplicationToken).toBe(false);
+  it('drops a byte-identical re-insert of a batch, and keeps different rows of the same shape', () => {
+    const rec = (id: number, name: string) => ({ offset: id, timestamp: 0, key: null, value: Buffer.from(JSON.stringify({ id, s: name })) });
+    const body = (records: ReturnType<typeof rec>[]) => Buffer.concat(encode(records).chunks).toString();
+    const batch = [rec(10, 'a'), rec(11, 'b'), rec(12, 'c')];
+    expect(insertError(body(batch), false, 'd')).toBeUndefined();
+    // The same offsets re-read after a crash: the same bytes, deduplicated.
+    expect(insertError(body(batch), false, 'd')).toBeUndefined();
+    expect(Number(session.query('SELECT count() FROM d', 'TSV'))).toBe(3);
+    // Same offsets, different data (a topic created anew): kept, not lost.
+    expect(insertError(body([rec(10, 'x'), rec(11, 'y'), rec(12, 'z')]), false, 'd')).toBeUndefined();
+    expect(Number(session.query('SELECT count() FROM d', 'TSV'))).toBe(6);
   });
 });
