@@ -15,7 +15,7 @@
 import { Committer } from './committer.js';
 import type { Config } from './config.js';
 import { createDeadLetterSink, dlqTopicFor, RatioGuard } from './dlq.js';
-import { insertSettings } from './features.js';
+import { insertSettings, serverFeatures, UNKNOWN_SERVER } from './features.js';
 import { ConfigError, SluiceError, errorMessage } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -51,7 +51,8 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     maxOpenConnections: config.insertConcurrency + 2,
   });
 
-  const settings = insertSettings({ skipUnknownFields: config.skipUnknownFields });
+  let features = UNKNOWN_SERVER;
+  const insertOptions = { skipUnknownFields: config.skipUnknownFields };
   let source: Source | undefined;
   let dlq: ReturnType<typeof createDeadLetterSink> | undefined;
   let server: StatusServer | undefined;
@@ -76,7 +77,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     insertConcurrency: config.insertConcurrency,
     backoff,
     tables: config.tables,
-    insert: (table, chunks) => writer.insert(table, chunks, settings),
+    insert: (table, chunks, rows) => writer.insert(table, chunks, insertSettings(features, insertOptions, rows)),
     committer,
     get deadLetters() {
       return dlq;
@@ -110,7 +111,8 @@ export function createSink(config: Config, log: Logger, options: { processMetric
   async function checkClickHouse(): Promise<void> {
     try {
       const version = await writer.serverVersion();
-      log.info('clickhouse.connected', { url: config.clickhouseUrl, version });
+      features = serverFeatures(version);
+      log.info('clickhouse.connected', { url: config.clickhouseUrl, version, features });
     } catch (err) {
       const e = err as SluiceError;
       const setting = e.kind === 'fatal' ? 'SLUICE_CLICKHOUSE_USER' : 'SLUICE_CLICKHOUSE_URL';

@@ -20,6 +20,7 @@
 import PQueue from 'p-queue';
 import type { BatchLimits, SourceRecord } from './batcher.js';
 import type { Committer } from './committer.js';
+import type { InsertIdentity } from './features.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { BackoffOptions } from './retry.js';
@@ -37,7 +38,7 @@ export interface PipelineDeps {
   readonly insertConcurrency: number;
   readonly backoff: BackoffOptions;
   readonly tables: ReadonlyMap<string, string>;
-  readonly insert: (table: string, chunks: readonly Buffer[]) => Promise<void>;
+  readonly insert: (table: string, chunks: readonly Buffer[], rows: InsertIdentity) => Promise<void>;
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;
   readonly deadLetterGuard: { allows(bad: number, total: number): boolean; record(total: number, bad: number): void };

@@ -43,7 +43,7 @@ import type { SourceRecord } from './batcher.js';
 import { classifyClickHouseError } from './clickhouse-errors.js';
 import { HEADER, parseDeadLetterHeaders, truncateUtf8, type DeadLetterInfo } from './dlq.js';
 import { PRECHECK_MESSAGES, encode, precheck } from './encoder.js';
-import { insertSettings } from './features.js';
+import { insertSettings, serverFeatures, UNKNOWN_SERVER } from './features.js';
 import { AbortedError, ClickHouseError, ConfigError, SluiceError, errorMessage } from './errors.js';
 import { insertIsolating } from './isolate.js';
 import { createLogger } from './log.js';
@@ -369,6 +369,7 @@ class ReplayRun {
   private readonly states = new Map<number, PartitionState>();
   private total = 0;
   private writer: Writer | undefined;
+  private features = UNKNOWN_SERVER;
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
   private heartbeat: () => Promise<void> = async () => {};
@@ -446,7 +447,8 @@ class ReplayRun {
     const ch = this.opts.clickhouse;
     this.writer = createWriter({ ...ch, requestTimeoutMs: 60_000, maxOpenConnections: 2 });
     try {
-      await this.writer.ping();
+      // The same settings as the sink: only those this server knows.
+      this.features = serverFeatures(await this.writer.serverVersion());
     } catch (err) {
       throw new SluiceError('fatal', `cannot reach ClickHouse at ${ch.url}: ${errorMessage(err)}`, { cause: err });
     }
@@ -586,7 +588,7 @@ class ReplayRun {
       tally.replayed += selected.length;
       for (const l of selected) tally.table(l.info!.table).replayed++;
     } else {
-      const failures = opts.toSource ? await this.republish(selected) : await this.land(selected);
+      const failures = opts.toSource ? await this.republish(selected) : await this.land(s.plan.partition, selected);
       await this.sendBack(s.plan.partition, failures, deferred);
       this.count(selected, failures);
     }
@@ -608,7 +610,7 @@ class ReplayRun {
   }
 
   /** Inserts the letters into their tables, per table in offset order; returns the ones ClickHouse still rejects. */
-  private async land(letters: Letter[]): Promise<Failure[]> {
+  private async land(partition: number, letters: Letter[]): Promise<Failure[]> {
     const failures: Failure[] = [];
     const byTable = new Map<string, Letter[]>();
     for (const l of letters) groupInto(byTable, l.info!.table, l);
@@ -624,17 +626,25 @@ class ReplayRun {
       }
       const letterOf = new Map<SourceRecord, Letter>(ok.map((l) => [l.record, l]));
       // No early stop (`unresolved` stays empty): a replay is where each letter's own verdict is wanted.
-      const { bad } = await insertIsolating(ok.map((l) => l.record), (slice) => this.insert(table, slice));
+      const { bad } = await insertIsolating(ok.map((l) => l.record), (slice) => this.insert(partition, table, slice));
       for (const r of bad) failures.push({ letter: letterOf.get(r.record)!, errorClass: 'rejected', code: r.error.code, message: r.error.message });
     }
     return failures.sort((a, b) => a.letter.record.offset - b.letter.record.offset);
   }
 
   /** One slice as one INSERT; data errors go to the isolation. */
-  private async insert(table: string, slice: readonly SourceRecord[]): Promise<void> {
+  private async insert(partition: number, table: string, slice: readonly SourceRecord[]): Promise<void> {
     await this.heartbeat().catch(() => {}); // a rebalance shows up at the commit; keep going until then
     const body = encode(slice);
-    const settings = insertSettings({ skipUnknownFields: this.opts.skipUnknownFields });
+    // Dead-letter offsets and bytes identify the rows: a re-run of an
+    // interrupted chunk is dropped as a repeat where the table deduplicates.
+    const settings = insertSettings(this.features, { skipUnknownFields: this.opts.skipUnknownFields }, {
+      topic: this.opts.dlqTopic,
+      partition,
+      firstOffset: slice[0]!.offset,
+      lastOffset: slice[slice.length - 1]!.offset,
+      chunks: body.chunks,
+    });
     await this.clickhouse(`insert into table "${table}"`, () => this.writer!.insert(table, body.chunks, settings));
   }
 

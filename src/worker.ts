@@ -24,6 +24,7 @@ import type { Batch, BatchLimits, SourceRecord } from './batcher.js';
 import { Batcher } from './batcher.js';
 import type { Committer } from './committer.js';
 import { PRECHECK_MESSAGES, encode, precheck, type PrecheckReason } from './encoder.js';
+import type { InsertIdentity } from './features.js';
 import { AbortedError, ClickHouseError, SluiceError, errorMessage } from './errors.js';
 import { insertIsolating } from './isolate.js';
 import type { Logger } from './log.js';
@@ -50,7 +51,8 @@ export interface WorkerDeps {
   readonly maxRecordBytes: number;
   readonly backoff: BackoffOptions;
   readonly insertQueue: PQueue;
-  readonly insert: (table: string, chunks: readonly Buffer[]) => Promise<void>;
+  /** `rows` says which rows the chunks hold (for the deduplication token). */
+  readonly insert: (table: string, chunks: readonly Buffer[], rows: InsertIdentity) => Promise<void>;
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;
   /** The dead-letter ratio guard (dlq.ts RatioGuard). */
@@ -263,6 +265,7 @@ export class PartitionWorker {
   /** One slice as one INSERT, retrying everything but data errors. */
   private async insertWithRetry(slice: readonly SourceRecord[]): Promise<void> {
     const body = encode(slice);
+    const rows = { topic: this.topic, partition: this.partition, firstOffset: slice[0]!.offset, lastOffset: slice[slice.length - 1]!.offset, chunks: body.chunks };
     const { metrics } = this.deps;
     let stalled = false;
     await retry(
@@ -271,7 +274,7 @@ export class PartitionWorker {
           const started = Date.now();
           metrics.inflightInserts.inc();
           try {
-            await this.deps.insert(this.table, body.chunks);
+            await this.deps.insert(this.table, body.chunks, rows);
           } finally {
             metrics.inflightInserts.dec();
           }

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyClickHouseError } from '../../src/clickhouse-errors.js';
 import { encode } from '../../src/encoder.js';
-import { insertSettings } from '../../src/features.js';
+import { insertSettings, serverFeatures, type InsertIdentity } from '../../src/features.js';
 
 // chdb lives outside the project's dependencies (scripts/test.sh installs it
 // into .local/chdb): its lock entries for platforms npm cannot resolve here
@@ -43,8 +43,8 @@ afterAll(() => session.cleanup());
 const settingsClause = (settings: Record<string, string | number>) =>
   'SETTINGS ' + Object.entries(settings).map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${v}'`}`).join(', ');
 
-function insertError(body: string, skipUnknownFields = false, table = 't'): unknown {
-  const settings = insertSettings({ skipUnknownFields });
+function insertError(body: string, skipUnknownFields = false, table = 't', rows?: InsertIdentity): unknown {
+  const settings = insertSettings(serverFeatures(version), { skipUnknownFields }, rows);
   try {
     session.query(`INSERT INTO ${table} ${settingsClause(settings)} FORMAT JSONEachRow ${body}`);
     return undefined;
@@ -54,12 +54,15 @@ function insertError(body: string, skipUnknownFields = false, table = 't'): unkn
 }
 
 describe('modern ClickHouse (chdb)', () => {
-  it('is a modern version', () => {
+  it('is a modern version, which gets the deduplication token', () => {
     expect(Number(version.split('.')[0])).toBeGreaterThanOrEqual(23);
+    expect(serverFeatures(version).insertDeduplicationToken).toBe(true);
   });
 
   it('knows every setting sluice sends it', () => {
-    const names = Object.keys(insertSettings({ skipUnknownFields: false }));
+    const rows = { topic: 't', partition: 0, firstOffset: 0, lastOffset: 0, chunks: [Buffer.from('{}\n')] };
+    const names = Object.keys(insertSettings(serverFeatures(version), { skipUnknownFields: false }, rows));
+    expect(names).toContain('insert_deduplication_token');
     const known = session.query(`SELECT name FROM system.settings WHERE name IN (${names.map((n) => `'${n}'`).join(',')})`, 'TSV');
     expect(known.trim().split('\n').sort()).toEqual([...names].sort());
   });
@@ -96,16 +99,32 @@ describe('modern ClickHouse (chdb)', () => {
     expect(err.code).toBe(60);
   });
 
-  it('drops a byte-identical re-insert of a batch, and keeps different rows of the same shape', () => {
-    const rec = (id: number, name: string) => ({ offset: id, timestamp: 0, key: null, value: Buffer.from(JSON.stringify({ id, s: name })) });
-    const body = (records: ReturnType<typeof rec>[]) => Buffer.concat(encode(records).chunks).toString();
-    const batch = [rec(10, 'a'), rec(11, 'b'), rec(12, 'c')];
-    expect(insertError(body(batch), false, 'd')).toBeUndefined();
-    // The same offsets re-read after a crash: the same bytes, deduplicated.
-    expect(insertError(body(batch), false, 'd')).toBeUndefined();
-    expect(Number(session.query('SELECT count() FROM d', 'TSV'))).toBe(3);
-    // Same offsets, different data (a topic created anew): kept, not lost.
-    expect(insertError(body([rec(10, 'x'), rec(11, 'y'), rec(12, 'z')]), false, 'd')).toBeUndefined();
-    expect(Number(session.query('SELECT count() FROM d', 'TSV'))).toBe(6);
+  it('drops a re-read batch, keeps equal rows from other offsets and other rows at reused offsets', () => {
+    const rec = (offset: number, id: number, name: string) => ({ offset, timestamp: 0, key: null, value: Buffer.from(JSON.stringify({ id, s: name })) });
+    const insert = (records: ReturnType<typeof rec>[]) => {
+      const { chunks } = encode(records);
+      const rows = { topic: 'events', partition: 0, firstOffset: records[0]!.offset, lastOffset: records[records.length - 1]!.offset, chunks };
+      return insertError(Buffer.concat(chunks).toString(), false, 'd', rows);
+    };
+    const count = () => Number(session.query('SELECT count() FROM d', 'TSV'));
+    const batch = [rec(10, 1, 'a'), rec(11, 2, 'b')];
+    expect(insert(batch)).toBeUndefined();
+    // The same offsets re-read after a crash: the same bytes, dropped as a repeat.
+    expect(insert(batch)).toBeUndefined();
+    expect(count()).toBe(2);
+    // Equal bytes from other offsets (a quiet topic repeating itself): kept.
+    expect(insert([rec(12, 1, 'a'), rec(13, 2, 'b')])).toBeUndefined();
+    expect(count()).toBe(4);
+    // Other rows at the same offsets (a topic created anew): kept, not lost.
+    expect(insert([rec(10, 3, 'x'), rec(11, 4, 'y')])).toBeUndefined();
+    expect(count()).toBe(6);
+  });
+
+  it('does not send the token to servers that lack it', () => {
+    const rows = { topic: 't', partition: 0, firstOffset: 0, lastOffset: 0, chunks: [Buffer.from('{}\n')] };
+    expect(insertSettings(serverFeatures('18.16.1'), { skipUnknownFields: false }, rows)).toEqual({ input_format_skip_unknown_fields: 0 });
+    expect(serverFeatures('22.1.3').insertDeduplicationToken).toBe(false);
+    expect(serverFeatures('22.2.1').insertDeduplicationToken).toBe(true);
+    expect(serverFeatures('nonsense').insertDeduplicationToken).toBe(false);
   });
 });
