@@ -23,7 +23,7 @@
  *   BENCH_SLUICE_CLI (<repo>/dist/cli.js: the sluice build to measure).
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +32,8 @@ import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { chNumbers, chQuery, ident } from './lib/clickhouse.js';
 import { createTableSql } from './lib/dataset.js';
-import { readStat, createTreeSampler, type TreeSample } from './lib/proc.js';
+import { cpuOf, servicePids } from './lib/harness.js';
+import { createTreeSampler, type TreeSample } from './lib/proc.js';
 import { produceDataset, type ProduceResult } from './generate.js';
 import { createContenders, sluiceTuning, type Contender, type RunContext, type Running } from './contenders/index.js';
 import { printTable, writeResults, type ContenderResult, type Results } from './report.js';
@@ -198,7 +199,7 @@ async function runContender(
   const skip = await contender.precheck(ctx).catch((err: unknown) => `failed: precheck: ${errText(err)}`);
   if (skip) return { ...base, status: skip };
 
-  const servers = serverPids();
+  const servers = servicePids(repoRoot);
   const serverCpu0 = { clickhouse: cpuOf(servers.clickhouse), kafka: cpuOf(servers.kafka) };
   const chLogOffset = fileSize(clickhouseErrorLog());
   const t0 = performance.now();
@@ -323,28 +324,7 @@ async function cleanup(params: Params, prefix: string, topic: string): Promise<v
   }
 }
 
-/** PIDs of the local services, from the pid files scripts/services.sh writes; absent if not found. */
-function serverPids(): { clickhouse?: number; kafka?: number } {
-  const state = process.env.LOCAL_SERVICES_DIR ?? join(repoRoot, '.local');
-  const read = (file: string) => {
-    try {
-      const pid = Number(readFileSync(join(state, file), 'utf8').trim());
-      return Number.isInteger(pid) && readStat(pid) ? pid : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  const out: { clickhouse?: number; kafka?: number } = {};
-  const ch = read('clickhouse/clickhouse.pid');
-  const kafka = read('kafka/kafka.pid');
-  if (ch !== undefined) out.clickhouse = ch;
-  if (kafka !== undefined) out.kafka = kafka;
-  return out;
-}
 
-function cpuOf(pid: number | undefined): number | undefined {
-  return pid === undefined ? undefined : readStat(pid)?.cpuS;
-}
 
 function perM(after: number | undefined, before: number | undefined, millions: number): number | undefined {
   return after === undefined || before === undefined ? undefined : round((after - before) / millions, 2);
