@@ -5,6 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  freePort,
+  metricSum,
+  withAdmin,
   useClickHouse,
   EVENTS_DDL,
   committedByPartition,
@@ -109,5 +112,66 @@ describe('core sink', () => {
     console.log(`[kill test] rows at kill ${rowsAtKill}, committed at kill ${committedAtKill}, duplicates ${duplicates}`);
     expect(duplicates).toBeGreaterThanOrEqual(0);
     expect(duplicates).toBeLessThanOrEqual(rowsAtKill - committedAtKill);
+  });
+});
+
+describe('shutdown', () => {
+  it('SIGTERM flushes what is buffered, commits it, leaves the group and exits 0', async () => {
+    const topic = randomName('term');
+    const table = randomName('term');
+    const group = randomName('g');
+    const port = await freePort();
+    await createTopic(topic, 2);
+    await client().command({ query: EVENTS_DDL(table) });
+    // Batches that would only flush after ten minutes: the records sit in the buffer.
+    const sink = startSink(sinkEnv(topic, table, group, { SLUICE_BATCH_MAX_WAIT_MS: '600000', SLUICE_METRICS_PORT: String(port) }));
+    await sink.waitForEvent('sink.started');
+    await produce(topic, ids(3000), 2);
+    await waitFor('all 3,000 records buffered', async () => (await metricSum(port, 'sluice_records_consumed_total')) === 3000);
+    expect(await metricSum(port, 'sluice_buffered_bytes')).toBeGreaterThan(0);
+    expect(await scalar(client(), `SELECT count() FROM ${table}`)).toBe(0);
+    expect(await committedTotal(group, topic)).toBe(0);
+
+    expect(await sink.stop('SIGTERM')).toBe(0);
+    expect(sink.lines.find((l) => l.event === 'sink.stopped')?.clean).toBe(true);
+    expect(await scalar(client(), `SELECT uniqExact(id) FROM ${table}`)).toBe(3000);
+    expect(await scalar(client(), `SELECT count() FROM ${table}`)).toBe(3000);
+    expect(await committedTotal(group, topic)).toBe(3000);
+    // It left the group rather than waiting out the session timeout.
+    const state = await withAdmin(async (admin) => (await admin.describeGroups([group])).groups[0]!);
+    expect(state.members).toHaveLength(0);
+  });
+
+  it('gives up after SLUICE_SHUTDOWN_TIMEOUT_MS when it cannot write, exits 1, and commits nothing unwritten', async () => {
+    const topic = randomName('deadline');
+    const table = randomName('deadline');
+    const group = randomName('g');
+    await createTopic(topic, 1);
+    await client().command({ query: EVENTS_DDL(table) });
+    const sink = startSink(sinkEnv(topic, table, group, { SLUICE_SHUTDOWN_TIMEOUT_MS: '2000', SLUICE_BATCH_MAX_WAIT_MS: '100' }));
+    await sink.waitForEvent('sink.started');
+    await client().command({ query: `RENAME TABLE ${table} TO ${table}_away` });
+    await produce(topic, ids(500), 1);
+    await sink.waitForEvent('insert.retry');
+    expect(await sink.stop('SIGTERM')).toBe(1);
+    expect(sink.lines.some((l) => l.event === 'sink.shutdown_timeout')).toBe(true);
+    expect(await committedTotal(group, topic)).toBe(0);
+  });
+
+  it('a second signal exits at once', async () => {
+    const topic = randomName('twice');
+    const table = randomName('twice');
+    await createTopic(topic, 1);
+    await client().command({ query: EVENTS_DDL(table) });
+    const sink = startSink(sinkEnv(topic, table, randomName('g'), { SLUICE_SHUTDOWN_TIMEOUT_MS: '600000' }));
+    await sink.waitForEvent('sink.started');
+    await client().command({ query: `RENAME TABLE ${table} TO ${table}_away` });
+    await produce(topic, ids(10), 1);
+    await sink.waitForEvent('insert.retry');
+    sink.proc.kill('SIGTERM');
+    await sink.waitForEvent('sink.stopping');
+    sink.proc.kill('SIGTERM');
+    expect(await sink.exited).toBe(130);
+    expect(sink.lines.some((l) => l.event === 'sink.forced_exit')).toBe(true);
   });
 });

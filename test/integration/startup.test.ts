@@ -60,3 +60,21 @@ describe('start-up', () => {
     expect(sink.lines.some((l) => l.event === 'text' && /KafkaJS|at Object\./.test(String(l.text)))).toBe(false);
   });
 });
+
+describe('ClickHouse authentication', () => {
+  it('connects as a password-protected user, and a wrong password stops start-up without printing it', async () => {
+    const topic = randomName('auth');
+    const table = randomName('auth');
+    await createTopic(topic, 1);
+    await client().command({ query: EVENTS_DDL(table) });
+    const ok = await runToEnd({ ...sinkEnv(topic, table, randomName('g')), SLUICE_CLICKHOUSE_USER: 'sluice', SLUICE_CLICKHOUSE_PASSWORD: 'sluice-secret' }, 'check');
+    expect(ok.code).toBe(0);
+    const wrong = 'not-the-sluice-secret';
+    const bad = await runToEnd({ ...sinkEnv(topic, table, randomName('g')), SLUICE_CLICKHOUSE_USER: 'sluice', SLUICE_CLICKHOUSE_PASSWORD: wrong });
+    expect(bad.code).toBe(2);
+    expect(bad.text).toHaveLength(1);
+    expect(bad.text[0]).toMatch(/^sluice: configuration error: SLUICE_CLICKHOUSE_USER: /);
+    expect(JSON.stringify(bad.lines)).not.toContain(wrong);
+    expect(JSON.stringify(ok.lines)).not.toContain('sluice-secret');
+  });
+});
