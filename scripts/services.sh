@@ -30,6 +30,8 @@ CH_TCP_PORT="${LOCAL_CH_TCP_PORT:-9000}"
 # Optional SASL_SSL listener (PLAIN, user "sluice" / "sluice-secret", a
 # throwaway CA generated with openssl) for the TLS/SASL tests.
 KAFKA_SASL_SSL_PORT="${LOCAL_KAFKA_SASL_SSL_PORT:-}"
+# Optional https port for ClickHouse (same kind of throwaway CA, under .../clickhouse/tls).
+CH_HTTPS_PORT="${LOCAL_CH_HTTPS_PORT:-}"
 KAFKA_HEAP="${LOCAL_KAFKA_HEAP:--Xms256m -Xmx768m}"
 
 say() { printf 'services: %s\n' "$*" >&2; }
@@ -71,10 +73,10 @@ install_kafka() {
   touch "$KAFKA_LIBS/.complete"
 }
 
-make_tls() { # a CA and a server certificate for 127.0.0.1 / localhost, once
-  local dir="$KAFKA_DIR/tls"
+make_tls() { # DIR: a throwaway CA and a server certificate for 127.0.0.1 / localhost, once
+  local dir="$1"
   [ -f "$dir/server.pem" ] && return 0
-  command -v openssl >/dev/null || die "openssl is needed for the SASL_SSL test listener"
+  command -v openssl >/dev/null || die "openssl is needed for the TLS test listeners"
   mkdir -p "$dir"
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=sluice test CA" \
     -keyout "$dir/ca.key" -out "$dir/ca.pem" >/dev/null 2>&1 || die "openssl: CA generation failed"
@@ -116,7 +118,7 @@ group.initial.rebalance.delay.ms=0
 log.retention.hours=24
 EOF
   if [ -n "$KAFKA_SASL_SSL_PORT" ]; then
-    make_tls
+    make_tls "$KAFKA_DIR/tls"
     cat >>"$KAFKA_DIR/server.properties" <<EOF
 sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_sluice="sluice-secret";
@@ -160,11 +162,17 @@ start_kafka() {
 
 write_clickhouse_config() {
   mkdir -p "$CH_DIR"/{data,tmp,logs,user_files}
+  local https=""
+  if [ -n "$CH_HTTPS_PORT" ]; then
+    make_tls "$CH_DIR/tls"
+    https="<https_port>$CH_HTTPS_PORT</https_port><openSSL><server><certificateFile>$CH_DIR/tls/server.crt</certificateFile><privateKeyFile>$CH_DIR/tls/server.key</privateKeyFile><verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile><cacheSessions>true</cacheSessions><disableProtocols>sslv2,sslv3</disableProtocols><preferServerCiphers>true</preferServerCiphers></server></openSSL>"
+  fi
   cat >"$CH_DIR/config.xml" <<EOF
 <?xml version="1.0"?>
 <yandex>
   <logger><level>warning</level><log>$CH_DIR/logs/server.log</log><errorlog>$CH_DIR/logs/error.log</errorlog><size>100M</size><count>2</count></logger>
   <http_port>$CH_HTTP_PORT</http_port>
+  $https
   <tcp_port>$CH_TCP_PORT</tcp_port>
   <listen_host>127.0.0.1</listen_host>
   <max_connections>4096</max_connections>
@@ -199,6 +207,7 @@ start_clickhouse() {
   if pid_alive "$CH_DIR/clickhouse.pid"; then say "clickhouse already running (pid $(cat "$CH_DIR/clickhouse.pid"))"; return 0; fi
   port_open $CH_HTTP_PORT && die "port $CH_HTTP_PORT is taken by another process; stop it first (ss -ltnp 'sport = :$CH_HTTP_PORT')"
   port_open $CH_TCP_PORT && die "port $CH_TCP_PORT (ClickHouse native) is taken by another process"
+  if [ -n "$CH_HTTPS_PORT" ] && port_open "$CH_HTTPS_PORT"; then die "port $CH_HTTPS_PORT (ClickHouse https) is taken by another process"; fi
   install_clickhouse
   write_clickhouse_config
   nohup clickhouse-server --config-file="$CH_DIR/config.xml" >"$CH_DIR/logs/stdout.log" 2>&1 </dev/null &

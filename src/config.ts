@@ -11,6 +11,7 @@
  * Every knob here has a row in the README's configuration table; `SETTINGS`
  * below is the single list both are checked against (test/unit/config.test.ts).
  */
+import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import type { LogLevel } from './log.js';
 import { KAFKA_SECURITY_SETTINGS, kafkaSecurityFromEnv, redactedSecurity, type KafkaSecurity } from './kafka-security.js';
@@ -28,6 +29,8 @@ export interface Config {
   readonly clickhouseUser: string;
   readonly clickhousePassword: string;
   readonly clickhouseDatabase: string;
+  /** PEM CA file to trust for https, '' for the system's CAs. */
+  readonly clickhouseCaFile: string;
   /** topic → target table; every topic of `topics` has an entry. */
   readonly tables: ReadonlyMap<string, string>;
   readonly batchMaxRows: number;
@@ -63,6 +66,7 @@ export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>
   SLUICE_CLICKHOUSE_URL: { default: 'http://127.0.0.1:8123', doc: 'ClickHouse HTTP(S) endpoint.' },
   SLUICE_CLICKHOUSE_USER: { default: 'default', doc: 'ClickHouse user.' },
   SLUICE_CLICKHOUSE_PASSWORD: { default: '', doc: 'ClickHouse password (never logged).' },
+  SLUICE_CLICKHOUSE_CA_FILE: { default: '', doc: 'PEM file of the CA(s) to trust for an https:// ClickHouse URL; unset: the system\'s CAs.' },
   SLUICE_CLICKHOUSE_DATABASE: { default: 'default', doc: 'Database of the target tables.' },
   SLUICE_TABLE: { default: '', doc: 'Required. One table for all topics (`events`), or a mapping `topicA:tableA,topicB:tableB`.' },
   SLUICE_BATCH_MAX_ROWS: { default: '100000', doc: 'Flush a partition\'s batch at this many records.' },
@@ -118,24 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError('SLUICE_LOG_LEVEL', `must be debug, info, warn or error, got "${logLevel}"`);
   }
 
-  const url = get('SLUICE_CLICKHOUSE_URL');
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    // Quote it without any user:password@ part: the error is printed.
-    throw new ConfigError('SLUICE_CLICKHOUSE_URL', `"${url.replace(/\/\/[^/@]*@/, '//***@')}" is not a URL`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new ConfigError('SLUICE_CLICKHOUSE_URL', 'must be http:// or https://');
-  }
-  if (parsed.username || parsed.password) {
-    // Credentials in the URL would be printed wherever the URL is.
-    throw new ConfigError('SLUICE_CLICKHOUSE_URL', 'must not carry credentials; use SLUICE_CLICKHOUSE_USER / SLUICE_CLICKHOUSE_PASSWORD');
-  }
-
-  const database = get('SLUICE_CLICKHOUSE_DATABASE');
-  if (!IDENTIFIER.test(database)) throw new ConfigError('SLUICE_CLICKHOUSE_DATABASE', `"${database}" is not a plain identifier`);
+  const clickhouse = clickhouseConnectionFromEnv(env);
 
   const tables = tableMap(get('SLUICE_TABLE'), topics);
 
@@ -157,10 +144,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     topics: Object.freeze(topics),
     groupId: get('SLUICE_GROUP_ID'),
     startFrom,
-    clickhouseUrl: url.replace(/\/+$/, ''),
-    clickhouseUser: get('SLUICE_CLICKHOUSE_USER'),
-    clickhousePassword: env.SLUICE_CLICKHOUSE_PASSWORD ?? '',
-    clickhouseDatabase: database,
+    clickhouseUrl: clickhouse.url,
+    clickhouseUser: clickhouse.user,
+    clickhousePassword: clickhouse.password,
+    clickhouseDatabase: clickhouse.database,
+    clickhouseCaFile: clickhouse.caFile,
     tables,
     batchMaxRows: int('SLUICE_BATCH_MAX_ROWS', get('SLUICE_BATCH_MAX_ROWS'), 1, 10_000_000),
     batchMaxBytes,
@@ -182,6 +170,52 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     skipUnknownFields: bool('SLUICE_SKIP_UNKNOWN_FIELDS', get('SLUICE_SKIP_UNKNOWN_FIELDS')),
     kafkaSessionTimeoutMs: int('SLUICE_KAFKA_SESSION_TIMEOUT_MS', get('SLUICE_KAFKA_SESSION_TIMEOUT_MS'), 6000, 1_800_000),
   });
+}
+
+export interface ClickHouseConnection {
+  readonly url: string;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+  readonly caFile: string;
+}
+
+/**
+ * The ClickHouse connection settings, validated; shared with `sluice replay`
+ * so both read one environment the same way. `flagUrl` (a CLI flag)
+ * overrides SLUICE_CLICKHOUSE_URL and is then the name in errors.
+ */
+export function clickhouseConnectionFromEnv(env: NodeJS.ProcessEnv, flagUrl?: string): ClickHouseConnection {
+  const get = (key: string): string => {
+    const raw = env[key];
+    return (raw === undefined || raw.trim() === '' ? SETTINGS[key]!.default : raw).trim();
+  };
+  const setting = flagUrl !== undefined ? '--clickhouse-url' : 'SLUICE_CLICKHOUSE_URL';
+  const url = (flagUrl ?? get('SLUICE_CLICKHOUSE_URL')).trim();
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Quote it without any user:password@ part: the error is printed.
+    throw new ConfigError(setting, `"${url.replace(/\/\/[^/@]*@/, '//***@')}" is not a URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(setting, 'must be http:// or https://');
+  if (parsed.username || parsed.password) {
+    // Credentials in the URL would be printed wherever the URL is.
+    throw new ConfigError(setting, 'must not carry credentials; use SLUICE_CLICKHOUSE_USER / SLUICE_CLICKHOUSE_PASSWORD');
+  }
+  const database = get('SLUICE_CLICKHOUSE_DATABASE');
+  if (!IDENTIFIER.test(database)) throw new ConfigError('SLUICE_CLICKHOUSE_DATABASE', `"${database}" is not a plain identifier`);
+  const caFile = get('SLUICE_CLICKHOUSE_CA_FILE');
+  if (caFile !== '') {
+    if (parsed.protocol !== 'https:') throw new ConfigError('SLUICE_CLICKHOUSE_CA_FILE', `is set but ${setting} is not https://`);
+    try {
+      readFileSync(caFile);
+    } catch (err) {
+      throw new ConfigError('SLUICE_CLICKHOUSE_CA_FILE', `cannot read "${caFile}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  return { url: url.replace(/\/+$/, ''), user: get('SLUICE_CLICKHOUSE_USER'), password: env.SLUICE_CLICKHOUSE_PASSWORD ?? '', database, caFile };
 }
 
 /** The config as it may be logged: the password replaced by a marker. */

@@ -47,6 +47,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     user: config.clickhouseUser,
     password: config.clickhousePassword,
     database: config.clickhouseDatabase,
+    caFile: config.clickhouseCaFile,
     requestTimeoutMs: config.insertTimeoutMs,
     maxOpenConnections: config.insertConcurrency + 2,
   });

@@ -16,7 +16,7 @@
  * return, at most ~10 times a second); otherwise there is no bar. Every
  * out/err call carries whole lines, except the bar's redraws.
  */
-import { SETTINGS } from './config.js';
+import { SETTINGS, clickhouseConnectionFromEnv } from './config.js';
 import { dlqTopicFor } from './dlq.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { kafkaSecurityFromEnv } from './kafka-security.js';
@@ -250,27 +250,9 @@ function wholeNumber(flag: string, raw: string, min: number, max: number): numbe
 }
 
 /** The sink's ClickHouse settings, validated as config.ts does; --clickhouse-url overrides the URL. */
+/** The sink's ClickHouse settings (config.ts), with --clickhouse-url over SLUICE_CLICKHOUSE_URL. */
 export function clickhouseTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv): ClickHouseTarget {
-  const get = (key: string): string => {
-    const raw = env[key];
-    return (raw === undefined || raw.trim() === '' ? SETTINGS[key]!.default : raw).trim();
-  };
-  const setting = flagUrl !== undefined ? '--clickhouse-url' : 'SLUICE_CLICKHOUSE_URL';
-  const url = (flagUrl ?? get('SLUICE_CLICKHOUSE_URL')).trim();
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new ConfigError(setting, `"${url}" is not a URL`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(setting, 'must be http:// or https://');
-  // Credentials in the URL would be printed wherever the URL is.
-  if (parsed.username || parsed.password) {
-    throw new ConfigError(setting, 'must not carry credentials; use SLUICE_CLICKHOUSE_USER / SLUICE_CLICKHOUSE_PASSWORD');
-  }
-  const database = get('SLUICE_CLICKHOUSE_DATABASE');
-  if (!IDENTIFIER.test(database)) throw new ConfigError('SLUICE_CLICKHOUSE_DATABASE', `"${database}" is not a plain identifier`);
-  return { url: url.replace(/\/+$/, ''), user: get('SLUICE_CLICKHOUSE_USER'), password: env.SLUICE_CLICKHOUSE_PASSWORD ?? '', database };
+  return clickhouseConnectionFromEnv(env, flagUrl);
 }
 
 // ---------------------------------------------------------------- progress

@@ -50,6 +50,7 @@ import { createLogger } from './log.js';
 import { connect, disconnect, explainKafkaError, groupState, isActive, type OffsetsClient } from './offsets.js';
 import { retry } from './retry.js';
 import { createKafka } from './source.js';
+import type { ClickHouseConnection } from './config.js';
 import { PLAINTEXT, type KafkaSecurity } from './kafka-security.js';
 import { VERSION } from './version.js';
 import { createWriter, type Writer } from './writer.js';
@@ -70,12 +71,7 @@ export interface Selection {
   readonly errorCodes?: ReadonlySet<number>;
 }
 
-export interface ClickHouseTarget {
-  readonly url: string;
-  readonly user: string;
-  readonly password: string;
-  readonly database: string;
-}
+export type ClickHouseTarget = ClickHouseConnection;
 
 export interface ReplayOptions {
   readonly brokers: string[];

@@ -13,6 +13,7 @@
  * JSON formats would JSON.stringify every row again: the Kafka message bytes
  * already are JSONEachRow rows (issue #5, no per-record parse/stringify).
  */
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { classifyClickHouseError } from './clickhouse-errors.js';
@@ -22,6 +23,8 @@ export interface WriterOptions {
   readonly user: string;
   readonly password: string;
   readonly database: string;
+  /** PEM CA file to trust for https ('' or absent: the system's CAs). */
+  readonly caFile?: string;
   readonly requestTimeoutMs: number;
   readonly maxOpenConnections: number;
 }
@@ -50,6 +53,7 @@ export function createWriter(opts: WriterOptions): Writer {
     request_timeout: opts.requestTimeoutMs,
     max_open_connections: opts.maxOpenConnections,
     keep_alive: { enabled: true },
+    ...(opts.caFile ? { tls: { ca_cert: readFileSync(opts.caFile) } } : {}),
     // The client library logs every failed request with a stack trace; the
     // sink logs classified failures itself, once, as JSON.
     log: { level: ClickHouseLogLevel.OFF },

@@ -248,7 +248,10 @@ export const PRIVATE = {
   kafkaSaslSslPort: 19094,
   caFile: new URL('../.local/private/kafka/tls/ca.pem', import.meta.url).pathname,
   clickhouseHttpPort: 18123,
+  clickhouseHttpsPort: 18443,
+  clickhouseCaFile: new URL('../.local/private/clickhouse/tls/ca.pem', import.meta.url).pathname,
   env: {
+    LOCAL_CH_HTTPS_PORT: '18443',
     LOCAL_KAFKA_SASL_SSL_PORT: '19094',
     LOCAL_SERVICES_DIR: new URL('../.local/private', import.meta.url).pathname,
     LOCAL_KAFKA_PORT: '19092',

@@ -3,12 +3,14 @@
  * PLAIN, a throwaway CA from services.sh): the sink and the offset tools
  * work over it, wrong credentials or an untrusted certificate stop start-up
  * with one line naming the setting, and the SASL password is never printed.
+ * ClickHouse over https (the private ClickHouse's https port, its own
+ * throwaway CA): trusted with SLUICE_CLICKHOUSE_CA_FILE, refused without.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import { EVENTS_DDL, PRIVATE, event, privateServices, randomName, scalar, sinkEnv, startSink, useClickHouse, waitFor } from '../helpers.js';
+import { EVENTS_DDL, PRIVATE, committedTotal, createTopic, event, privateServices, produce, randomName, scalar, sinkEnv, startSink, useClickHouse, waitFor } from '../helpers.js';
 
 const client = useClickHouse();
 const BROKER = `127.0.0.1:${PRIVATE.kafkaSaslSslPort}`;
@@ -112,5 +114,38 @@ describe('Kafka over TLS with SASL', () => {
     const r = await runCli(['run'], { SLUICE_TOPICS: 't', SLUICE_TABLE: 't', SLUICE_KAFKA_SECURITY_PROTOCOL: 'sasl_ssl' });
     expect(r.code).toBe(2);
     expect(r.out.trim()).toBe('sluice: configuration error: SLUICE_KAFKA_SASL_USERNAME: is required with SLUICE_KAFKA_SECURITY_PROTOCOL=sasl_ssl');
+  });
+});
+
+describe('ClickHouse over https with a private CA', () => {
+  beforeAll(async () => {
+    await privateServices('start', 'clickhouse');
+  });
+  afterAll(async () => {
+    await privateServices('stop', 'clickhouse');
+  });
+
+  const https = `https://127.0.0.1:${PRIVATE.clickhouseHttpsPort}`;
+
+  it('writes every record over https when told to trust the CA, and names the setting when not', async () => {
+    const topic = randomName('chtls');
+    const table = randomName('chtls');
+    const group = randomName('g');
+    // The table on the private ClickHouse, over its plain port.
+    const plain = `http://127.0.0.1:${PRIVATE.clickhouseHttpPort}`;
+    await fetch(plain, { method: 'POST', body: EVENTS_DDL(table) }).then((r) => expect(r.status).toBe(200));
+    await createTopic(topic, 2);
+    await produce(topic, Array.from({ length: 2000 }, (_, i) => event(i)), 2);
+
+    const untrusted = startSink(sinkEnv(topic, table, randomName('g'), { SLUICE_CLICKHOUSE_URL: https }));
+    expect(await untrusted.exited).toBe(2);
+    const line = untrusted.lines.filter((l) => l.event === 'text').map((l) => String(l.text))[0];
+    expect(line).toMatch(/^sluice: configuration error: SLUICE_CLICKHOUSE_URL: cannot use ClickHouse at https:.*(certificate|self.signed)/i);
+
+    const sink = startSink(sinkEnv(topic, table, group, { SLUICE_CLICKHOUSE_URL: https, SLUICE_CLICKHOUSE_CA_FILE: PRIVATE.clickhouseCaFile }));
+    const count = async () => Number((await (await fetch(plain, { method: 'POST', body: `SELECT uniqExact(id) FROM ${table}` })).text()).trim());
+    await waitFor('every row over https', async () => (await count()) === 2000);
+    await waitFor('commits at the end', async () => (await committedTotal(group, topic)) === 2000);
+    expect(await sink.stop()).toBe(0);
   });
 });

@@ -38,7 +38,7 @@ describe('parseReplayArgs', () => {
       command: 'replay',
       brokers: ['127.0.0.1:9092'],
       security: { protocol: 'plaintext', caFile: '', sasl: undefined },
-      clickhouse: { url: 'http://127.0.0.1:8123', user: 'default', password: '', database: 'default' },
+      clickhouse: { url: 'http://127.0.0.1:8123', user: 'default', password: '', database: 'default', caFile: '' },
       dlqTopic: 'orders.dlq',
       group: 'sluice-replay-orders.dlq',
       selection: {},
@@ -65,7 +65,7 @@ describe('parseReplayArgs', () => {
     };
     expect(parseReplayArgs(['--dlq-topic', 'x.dlq'], env)).toMatchObject({
       brokers: ['k1:9092', 'k2:9092'],
-      clickhouse: { url: 'https://ch.internal:8443', user: 'sink', password: 'secret', database: 'events' },
+      clickhouse: { url: 'https://ch.internal:8443', user: 'sink', password: 'secret', database: 'events', caFile: '' },
       dlqTopic: 'x.dlq',
     });
     expect(parseReplayArgs(['--dlq-topic', 'x.dlq', '--brokers', 'b:1', '--clickhouse-url=http://other:8123'], env)).toMatchObject({
