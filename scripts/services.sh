@@ -48,6 +48,7 @@ install_clickhouse() {
   command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
   command -v clickhouse-client >/dev/null || missing+=(clickhouse-client)
   command -v kcat >/dev/null || missing+=(kcat)
+  command -v openssl >/dev/null || missing+=(openssl) # the TLS test listeners' throwaway CA
   [ ${#missing[@]} -eq 0 ] && return 0
   say "installing Debian packages: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null \
