@@ -22,8 +22,7 @@
  *   BENCH_SLUICE_TUNED ("SLUICE_BATCH_MAX_ROWS=…,…" replaces the tuned knobs),
  *   BENCH_SLUICE_CLI (<repo>/dist/cli.js: the sluice build to measure).
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +31,7 @@ import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { chNumbers, chQuery, ident } from './lib/clickhouse.js';
 import { createTableSql } from './lib/dataset.js';
-import { cpuOf, servicePids } from './lib/harness.js';
+import { cpuOf, gitCommit, kafkaVersion, servicePids } from './lib/harness.js';
 import { createTreeSampler, type TreeSample } from './lib/proc.js';
 import { produceDataset, type ProduceResult } from './generate.js';
 import { createContenders, sluiceTuning, type Contender, type RunContext, type Running } from './contenders/index.js';
@@ -363,20 +362,8 @@ function lastLines(text: string): string {
 }
 
 function environment(clickhouseVersion: string): Results['environment'] {
-  let commit: string | undefined;
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    commit = undefined;
-  }
-  // The broker's version is in its jar's name (scripts/services.sh fetches kafka_2.13-<version>.jar).
-  let kafka: string | undefined;
-  try {
-    const libs = join(process.env.LOCAL_SERVICES_DIR ?? join(repoRoot, '.local'), 'kafka', 'libs');
-    kafka = readdirSync(libs).map((f) => /^kafka_2\.\d+-(.+)\.jar$/.exec(f)?.[1]).find((v) => v !== undefined);
-  } catch {
-    kafka = undefined;
-  }
+  const commit = gitCommit(repoRoot);
+  const kafka = kafkaVersion(repoRoot);
   return { node: process.version, clickhouse: clickhouseVersion, kafka, cpus: cpus().length, cpuModel: cpus()[0]?.model, commit };
 }
 

@@ -182,21 +182,27 @@ export interface Environment {
   loadAvgAtStart: number;
 }
 
+/** The checked-out commit, if this is a git work tree. */
+export function gitCommit(repoRoot: string): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The local broker's version, from its jar's name (scripts/services.sh fetches kafka_2.13-<version>.jar into .local/kafka-libs). */
+export function kafkaVersion(repoRoot: string): string | undefined {
+  try {
+    return readdirSync(join(repoRoot, '.local', 'kafka-libs')).map((f) => /^kafka_2\.\d+-(.+)\.jar$/.exec(f)?.[1]).find((v) => v !== undefined);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function environment(repoRoot: string, clickhouseUrl?: string): Promise<Environment> {
-  let commit: string | undefined;
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    commit = undefined;
-  }
-  // The broker's version is in its jar's name (scripts/services.sh fetches kafka_2.13-<version>.jar).
-  let kafka: string | undefined;
-  try {
-    const libs = join(process.env.LOCAL_SERVICES_DIR ?? join(repoRoot, '.local'), 'kafka', 'libs');
-    kafka = readdirSync(libs).map((f) => /^kafka_2\.\d+-(.+)\.jar$/.exec(f)?.[1]).find((v) => v !== undefined);
-  } catch {
-    kafka = undefined;
-  }
+  const commit = gitCommit(repoRoot);
+  const kafka = kafkaVersion(repoRoot);
   const clickhouse = clickhouseUrl ? (await chQuery(clickhouseUrl, 'SELECT version()')).trim() : '';
   return { node: process.version, clickhouse, kafka, cpus: cpus().length, cpuModel: cpus()[0]?.model, commit, loadAvgAtStart: round(loadavg()[0]!, 2) };
 }
