@@ -37,7 +37,7 @@ import { createTableSql } from './lib/dataset.js';
 import { createTreeSampler } from './lib/proc.js';
 import { produceDataset } from './generate.js';
 import {
-  MiB, cleanup, environment, errText, finalCounts, fmt, formatTable, intListParam, intParam, round, runId, say as sayAs, sluiceEnvParam,
+  MiB, cleanup, environment, errText, finalCounts, fmt, formatTable, intListParam, intParam, round, runId, say as sayAs, commonParams, type CommonParams,
   waitForRows, writeJson, type Environment,
 } from './lib/harness.js';
 import { every, freePort, scrapeMetrics, startSluice } from './lib/sluice.js';
@@ -50,16 +50,10 @@ const benchDist = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(benchDist, '..', '..');
 const say = (msg: string) => sayAs('backlog', msg);
 
-interface Params {
+interface Params extends CommonParams {
   base: number;
   multipliers: number[];
   partitions: number;
-  timeoutS: number;
-  keep: boolean;
-  sluiceEnv: Record<string, string>;
-  sluiceCli: string;
-  brokers: string;
-  clickhouseUrl: string;
 }
 
 interface Level {
@@ -103,12 +97,7 @@ function readParams(): Params {
     base: intParam('base (BENCH_BACKLOG_BASE)', values.base ?? e.BENCH_BACKLOG_BASE, 100_000),
     multipliers: intListParam('multipliers (BENCH_BACKLOG_MULTIPLIERS)', values.multipliers ?? e.BENCH_BACKLOG_MULTIPLIERS, [1, 10, 100]),
     partitions: intParam('partitions (BENCH_PARTITIONS)', values.partitions ?? e.BENCH_PARTITIONS, 8),
-    timeoutS: intParam('timeout (BENCH_TIMEOUT_S)', values.timeout ?? e.BENCH_TIMEOUT_S, 1800),
-    keep: values.keep ?? (e.BENCH_KEEP === '1' || e.BENCH_KEEP === 'true'),
-    sluiceEnv: sluiceEnvParam(e.BENCH_SLUICE_ENV),
-    sluiceCli: resolve(e.BENCH_SLUICE_CLI || join(repoRoot, 'dist', 'cli.js')),
-    brokers: e.BENCH_BROKERS || '127.0.0.1:9092',
-    clickhouseUrl: e.BENCH_CLICKHOUSE_URL || 'http://127.0.0.1:8123',
+    ...commonParams(values, e, repoRoot, 1800),
   };
 }
 

@@ -41,7 +41,7 @@ import { createTreeSampler } from './lib/proc.js';
 import { produceDataset } from './generate.js';
 import {
   MiB, cleanup, cpuOf, environment, errText, finalCounts, fmt, formatTable, intListParam, intParam, round, runId, say as sayAs,
-  servicePids, sluiceEnvParam, waitForRows, writeJson, type Environment,
+  servicePids, commonParams, type CommonParams, waitForRows, writeJson, type Environment,
 } from './lib/harness.js';
 import { every, freePort, scrapeMetrics, startSluice, type SluiceProcess } from './lib/sluice.js';
 
@@ -51,16 +51,10 @@ const benchDist = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(benchDist, '..', '..');
 const say = (msg: string) => sayAs('replicas', msg);
 
-interface Params {
+interface Params extends CommonParams {
   rows: number;
   partitions: number;
   replicas: number[];
-  timeoutS: number;
-  keep: boolean;
-  sluiceEnv: Record<string, string>;
-  sluiceCli: string;
-  brokers: string;
-  clickhouseUrl: string;
 }
 
 interface Run {
@@ -99,12 +93,7 @@ function readParams(): Params {
     rows: intParam('rows (BENCH_ROWS)', values.rows ?? e.BENCH_ROWS, 2_000_000),
     partitions: intParam('partitions (BENCH_PARTITIONS)', values.partitions ?? e.BENCH_PARTITIONS, 12),
     replicas: intListParam('replicas (BENCH_REPLICAS)', values.replicas ?? e.BENCH_REPLICAS, [1, 2, 3]),
-    timeoutS: intParam('timeout (BENCH_TIMEOUT_S)', values.timeout ?? e.BENCH_TIMEOUT_S, 900),
-    keep: values.keep ?? (e.BENCH_KEEP === '1' || e.BENCH_KEEP === 'true'),
-    sluiceEnv: sluiceEnvParam(e.BENCH_SLUICE_ENV),
-    sluiceCli: resolve(e.BENCH_SLUICE_CLI || join(repoRoot, 'dist', 'cli.js')),
-    brokers: e.BENCH_BROKERS || '127.0.0.1:9092',
-    clickhouseUrl: e.BENCH_CLICKHOUSE_URL || 'http://127.0.0.1:8123',
+    ...commonParams(values, e, repoRoot, 900),
   };
 }
 

@@ -250,7 +250,7 @@ export function formatReset(group: string, topic: string, target: ResetTarget, r
 /** Runs `sluice offsets <sub> ...args`; writes the result to `out`, diagnostics to `err`; returns the process exit code (never calls process.exit). */
 export async function offsetsCommand(
   args: string[],
-  io: { out: (s: string) => void; err: (s: string) => void; env: NodeJS.ProcessEnv },
+  io: OffsetsIo,
 ): Promise<number> {
   let parsed: OffsetsArgs;
   let security: KafkaSecurity;

@@ -20,7 +20,7 @@ import { SETTINGS, clickhouseConnectionFromEnv } from './config.js';
 import { dlqTopicFor } from './dlq.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { kafkaSecurityFromEnv } from './kafka-security.js';
-import { parseBrokers, parseTime, table } from './offsets-cli.js';
+import { parseBrokers, parseTime, table, type OffsetsIo } from './offsets-cli.js';
 import {
   replay,
   ReplayFailedError,
@@ -33,10 +33,7 @@ import {
   type Selection,
 } from './replay.js';
 
-export interface ReplayIo {
-  out: (s: string) => void;
-  err: (s: string) => void;
-  env: NodeJS.ProcessEnv;
+export interface ReplayIo extends OffsetsIo {
   /** Whether `err` is a terminal: only then is the progress bar drawn. */
   isTTY: boolean;
   /** Clock of the progress throttle; tests inject one. */

@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { chNumbers, chQuery, ident } from './clickhouse.js';
 import { readStat } from './proc.js';
@@ -56,6 +56,32 @@ export function intListParam(name: string, raw: string | undefined, fallback: nu
  * are not checked against sluice's list here: sluice itself refuses unknown
  * ones at start-up, and that message names the key.
  */
+/** The parameters every sluice benchmark shares (flags --timeout/--keep, the rest from env). */
+export interface CommonParams {
+  timeoutS: number;
+  keep: boolean;
+  sluiceEnv: Record<string, string>;
+  sluiceCli: string;
+  brokers: string;
+  clickhouseUrl: string;
+}
+
+export function commonParams(
+  values: { timeout?: string | undefined; keep?: boolean | undefined },
+  e: NodeJS.ProcessEnv,
+  repoRoot: string,
+  defaultTimeoutS: number,
+): CommonParams {
+  return {
+    timeoutS: intParam('timeout (BENCH_TIMEOUT_S)', values.timeout ?? e.BENCH_TIMEOUT_S, defaultTimeoutS),
+    keep: values.keep ?? (e.BENCH_KEEP === '1' || e.BENCH_KEEP === 'true'),
+    sluiceEnv: sluiceEnvParam(e.BENCH_SLUICE_ENV),
+    sluiceCli: resolve(e.BENCH_SLUICE_CLI || join(repoRoot, 'dist', 'cli.js')),
+    brokers: e.BENCH_BROKERS || '127.0.0.1:9092',
+    clickhouseUrl: e.BENCH_CLICKHOUSE_URL || 'http://127.0.0.1:8123',
+  };
+}
+
 export function sluiceEnvParam(raw: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const pair of (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
