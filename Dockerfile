@@ -39,5 +39,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
 # node is PID 1 and sluice handles SIGTERM/SIGINT itself (flush, commit, leave
 # the group); `docker run --init` / compose `init: true` adds zombie reaping.
 # Give `docker stop` more than SLUICE_SHUTDOWN_TIMEOUT_MS (30 s): `-t 45`.
-ENTRYPOINT ["node", "dist/cli.js"]
+ENTRYPOINT ["node", "dist/cli/index.js"]
 CMD ["run"]

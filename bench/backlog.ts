@@ -26,7 +26,7 @@
  *   --keep              BENCH_KEEP=1               keep each level's topic and table
  *   BENCH_SLUICE_ENV    "SLUICE_X=v,…" added to sluice's environment (default: none,
  *                       i.e. sluice's defaults; SLUICE_MAX_BUFFER_BYTES here is the reported cap)
- *   BENCH_SLUICE_CLI (<repo>/dist/cli.js), BENCH_BROKERS, BENCH_CLICKHOUSE_URL
+ *   BENCH_SLUICE_CLI (<repo>/dist/cli/index.js), BENCH_BROKERS, BENCH_CLICKHOUSE_URL
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

@@ -1,8 +1,8 @@
 /**
  * micro — in-process timings of sluice's per-record hot path, no services.
  *
- * Contract: loads the *built* modules (dist/record.js, dist/batcher.js,
- * dist/encoder.js — what ships, not the sources) and times, on the
+ * Contract: loads the *built* modules (dist/kafka/record.js, dist/pipeline/batcher.js,
+ * dist/formats/encoder.js — what ships, not the sources) and times, on the
  * benchmark's own events (lib/dataset.ts, ~220 bytes of JSON each):
  *   compactChunk      10,000 kafkajs-like messages → ChunkRecords (one copy per chunk)
  *   Batcher.add       those 10,000 records into one partition's batcher (default limits)
@@ -171,9 +171,9 @@ function measure(c: Case, runs: number, runMs: number): CaseResult {
 
 async function main(): Promise<void> {
   const params = readParams();
-  const record = await load<RecordModule>(params.dist, 'record.js');
-  const batcher = await load<BatcherModule>(params.dist, 'batcher.js');
-  const encoder = await load<EncoderModule>(params.dist, 'encoder.js');
+  const record = await load<RecordModule>(params.dist, 'kafka/record.js');
+  const batcher = await load<BatcherModule>(params.dist, 'pipeline/batcher.js');
+  const encoder = await load<EncoderModule>(params.dist, 'formats/encoder.js');
   const startedAt = new Date().toISOString();
   const env = await environment(repoRoot);
 

@@ -28,7 +28,7 @@
  *   --timeout S         BENCH_TIMEOUT_S     900 (per replica count)
  *   --keep              BENCH_KEEP=1        keep the topic and tables
  *   BENCH_SLUICE_ENV "SLUICE_X=v,…" (extra sluice settings; default none),
- *   BENCH_SLUICE_CLI (<repo>/dist/cli.js), BENCH_BROKERS, BENCH_CLICKHOUSE_URL
+ *   BENCH_SLUICE_CLI (<repo>/dist/cli/index.js), BENCH_BROKERS, BENCH_CLICKHOUSE_URL
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

@@ -20,7 +20,7 @@
  *   --keep              BENCH_KEEP=1       keep topic and tables
  *   BENCH_BROKERS (127.0.0.1:9092), BENCH_CLICKHOUSE_URL (http://127.0.0.1:8123),
  *   BENCH_SLUICE_TUNED ("SLUICE_BATCH_MAX_ROWS=…,…" replaces the tuned knobs),
- *   BENCH_SLUICE_CLI (<repo>/dist/cli.js: the sluice build to measure).
+ *   BENCH_SLUICE_CLI (<repo>/dist/cli/index.js: the sluice build to measure).
  */
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';

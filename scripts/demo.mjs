@@ -49,7 +49,7 @@ await producer.disconnect();
 
 console.log('demo: starting `sluice run`…');
 const started = Date.now();
-const sink = spawn(process.execPath, ['dist/cli.js', 'run'], {
+const sink = spawn(process.execPath, ['dist/cli/index.js', 'run'], {
   env: { PATH: process.env.PATH, SLUICE_TOPICS: topic, SLUICE_TABLE: table, SLUICE_GROUP_ID: group, SLUICE_METRICS_PORT: '9464', SLUICE_LOG_LEVEL: 'warn' },
   stdio: ['ignore', 'inherit', 'inherit'],
 });

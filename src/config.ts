@@ -12,9 +12,12 @@
  * below is the single list both are checked against (test/unit/config.test.ts).
  */
 import { readFileSync } from 'node:fs';
+import type { ClickHouseConnection } from './clickhouse/writer.js';
 import { ConfigError } from './errors.js';
-import type { LogLevel } from './log.js';
-import { KAFKA_SECURITY_SETTINGS, kafkaSecurityFromEnv, redactedSecurity, type KafkaSecurity } from './kafka-security.js';
+
+export type { ClickHouseConnection };
+import type { LogLevel } from './ops/log.js';
+import { KAFKA_SECURITY_SETTINGS, kafkaSecurityFromEnv, redactedSecurity, type KafkaSecurity } from './kafka/security.js';
 
 export type StartFrom = 'earliest' | 'latest';
 
@@ -170,14 +173,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     skipUnknownFields: bool('SLUICE_SKIP_UNKNOWN_FIELDS', get('SLUICE_SKIP_UNKNOWN_FIELDS')),
     kafkaSessionTimeoutMs: int('SLUICE_KAFKA_SESSION_TIMEOUT_MS', get('SLUICE_KAFKA_SESSION_TIMEOUT_MS'), 6000, 1_800_000),
   });
-}
-
-export interface ClickHouseConnection {
-  readonly url: string;
-  readonly user: string;
-  readonly password: string;
-  readonly database: string;
-  readonly caFile: string;
 }
 
 /**

@@ -12,19 +12,19 @@
  *    (the records are re-read after restart) and `stop` resolves `false`.
  *  - No process.exit here: the CLI owns the process.
  */
-import { Committer } from './committer.js';
+import { Committer } from './pipeline/committer.js';
 import type { Config } from './config.js';
-import { createDeadLetterSink, dlqTopicFor, RatioGuard } from './dlq.js';
-import { insertSettings, serverFeatures, UNKNOWN_SERVER } from './features.js';
+import { createDeadLetterSink, dlqTopicFor, RatioGuard } from './dlq/dead-letters.js';
+import { insertSettings, serverFeatures, UNKNOWN_SERVER } from './clickhouse/features.js';
 import { ConfigError, SluiceError, errorMessage } from './errors.js';
-import { silentLogger, type Logger } from './log.js';
-import { createMetrics, type Metrics } from './metrics.js';
-import { Pipeline } from './pipeline.js';
+import { silentLogger, type Logger } from './ops/log.js';
+import { createMetrics, type Metrics } from './ops/metrics.js';
+import { Pipeline } from './pipeline/pipeline.js';
 import { retry } from './retry.js';
-import { startStatusServer, type HealthReport, type StatusServer } from './server.js';
-import { isKafkaAuthError } from './kafka-security.js';
-import { createKafka, createSource, type Source } from './source.js';
-import { createWriter, type Writer } from './writer.js';
+import { startStatusServer, type HealthReport, type StatusServer } from './ops/server.js';
+import { isKafkaAuthError } from './kafka/security.js';
+import { createKafka, createSource, type Source } from './kafka/source.js';
+import { createWriter, type Writer } from './clickhouse/writer.js';
 
 export interface Sink {
   start(): Promise<void>;

@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 
 export const BROKERS = ['127.0.0.1:9092'];
 export const CLICKHOUSE_URL = 'http://127.0.0.1:8123';
-const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
+const CLI = new URL('../dist/cli/index.js', import.meta.url).pathname;
 const SERVICES = new URL('../scripts/services.sh', import.meta.url).pathname;
 
 export function randomName(prefix: string): string {

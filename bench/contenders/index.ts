@@ -20,7 +20,7 @@ import { COLUMNS, COLUMN_NAMES } from '../lib/dataset.js';
 export interface RunContext {
   repoRoot: string;
   benchDist: string;
-  /** sluice's CLI entry, <repo>/dist/cli.js unless BENCH_SLUICE_CLI points elsewhere. */
+  /** sluice's CLI entry, <repo>/dist/cli/index.js unless BENCH_SLUICE_CLI points elsewhere. */
   sluiceCli: string;
   brokers: string;
   clickhouseUrl: string;

@@ -1,5 +1,5 @@
 /**
- * sluice — start `node dist/cli.js run` as a measured child process, and read
+ * sluice — start `node dist/cli/index.js run` as a measured child process, and read
  * its /metrics.
  *
  * Contract: `startSluice(opts)` spawns one sluice in its own process group

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel, type Admin, type Consumer } from 'kafkajs';
-import { offsetsCommand } from '../../src/offsets-cli.js';
+import { offsetsCommand } from '../../src/cli/offsets.js';
 
 const BROKERS = process.env.SLUICE_KAFKA_BROKERS ?? '127.0.0.1:9092';
 const kafka = new Kafka({ clientId: 'offsets-test', brokers: BROKERS.split(','), logLevel: logLevel.NOTHING });

@@ -7,16 +7,16 @@
  * what the dead-letter topic holds afterwards (originals plus one copy per
  * still-failing letter per run), the replay group's committed offsets, the
  * summary and the exit code. Most runs call replayCommand in-process; one
- * goes through the built dist/cli.js (run `npm run build` first).
+ * goes through the built dist/cli/index.js (run `npm run build` first).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { IHeaders, KafkaMessage } from 'kafkajs';
-import { HEADER } from '../../src/dlq.js';
-import { REPLAY_ATTEMPTS_HEADER, replay as replayRun, type ReplayProgress, type ReplaySummary } from '../../src/replay.js';
-import { parseReplayArgs, replayCommand } from '../../src/replay-cli.js';
+import { HEADER } from '../../src/dlq/dead-letters.js';
+import { REPLAY_ATTEMPTS_HEADER, replay as replayRun, type ReplayProgress, type ReplaySummary } from '../../src/dlq/replay.js';
+import { parseReplayArgs, replayCommand } from '../../src/cli/replay.js';
 import {
   BROKERS,
   CLICKHOUSE_URL,
@@ -32,7 +32,7 @@ import {
   withAdmin,
 } from '../helpers.js';
 
-const CLI = new URL('../../dist/cli.js', import.meta.url).pathname;
+const CLI = new URL('../../dist/cli/index.js', import.meta.url).pathname;
 const ENV = { SLUICE_KAFKA_BROKERS: BROKERS.join(','), SLUICE_CLICKHOUSE_URL: CLICKHOUSE_URL };
 const DDL = (table: string) => `CREATE TABLE ${table} (id UInt64, name String) ENGINE = MergeTree ORDER BY id`;
 // Kafka 4 refuses timestamps an hour or more ahead; an hour back keeps clear of that.
@@ -137,7 +137,7 @@ async function replayWith(isTTY: boolean, args: string[]) {
   return { code, out, err, summary: () => JSON.parse(out) as ReplaySummary };
 }
 
-/** `node dist/cli.js replay ...args`, as on-call would run it. */
+/** `node dist/cli/index.js replay ...args`, as on-call would run it. */
 function replayCli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [CLI, 'replay', ...args], { env: { PATH: process.env.PATH ?? '', ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -176,7 +176,7 @@ async function setup(partitions: number) {
 
 describe('sluice replay', () => {
   it('re-dead-letters what still fails, lands the rest exactly once after the fix, and a re-run adds nothing', async () => {
-    expect(existsSync(CLI), 'dist/cli.js missing: run `npm run build` first').toBe(true);
+    expect(existsSync(CLI), 'dist/cli/index.js missing: run `npm run build` first').toBe(true);
     const { source, table, dlq, group } = await setup(2);
     const scoreIds = [1, 2, 3, 4, 5, 6];
     const badIds = [7, 8, 9, 10];

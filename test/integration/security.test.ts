@@ -55,7 +55,7 @@ async function topicWith(n: number): Promise<string> {
 
 function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [new URL('../../dist/cli.js', import.meta.url).pathname, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+    const p = spawn(process.execPath, [new URL('../../dist/cli/index.js', import.meta.url).pathname, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (out += d));

@@ -1,0 +1,389 @@
+/**
+ * replay-cli — `sluice replay`: arguments in, a progress bar on stderr, a
+ * summary (text or JSON) out. The logic lives in replay.ts.
+ *
+ * Contract: `replayCommand(args, io)` validates every argument and the
+ * connection settings before touching Kafka or ClickHouse, and returns the
+ * exit code: 0 every selected letter replayed (or nothing to do), 1 some
+ * still failing or a runtime failure, 2 a usage error (one line naming the
+ * flag or variable). It never calls process.exit. Connection settings come
+ * from the sink's own variables (SLUICE_KAFKA_BROKERS, SLUICE_CLICKHOUSE_URL,
+ * _USER, _PASSWORD, _DATABASE; defaults from config.ts SETTINGS), overridden
+ * by --brokers and --clickhouse-url, and Kafka's TLS/SASL settings
+ * (kafka-security.ts); no other SLUICE_* variable is read, so
+ * the sink's environment works as it is. The password is never printed.
+ * With `io.isTTY`, one progress line is redrawn on `io.err` (carriage
+ * return, at most ~10 times a second); otherwise there is no bar. Every
+ * out/err call carries whole lines, except the bar's redraws.
+ */
+import { SETTINGS, clickhouseConnectionFromEnv } from '../config.js';
+import { dlqTopicFor } from '../dlq/dead-letters.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import { kafkaSecurityFromEnv } from '../kafka/security.js';
+import { parseBrokers, parseTime, table, type OffsetsIo } from './offsets.js';
+import {
+  replay,
+  ReplayFailedError,
+  type ClickHouseTarget,
+  type ErrorCount,
+  type OffsetBound,
+  type ReplayOptions,
+  type ReplayProgress,
+  type ReplaySummary,
+  type Selection,
+} from '../dlq/replay.js';
+
+export interface ReplayIo extends OffsetsIo {
+  /** Whether `err` is a terminal: only then is the progress bar drawn. */
+  isTTY: boolean;
+  /** Clock of the progress throttle; tests inject one. */
+  now?: () => number;
+}
+
+export const USAGE = `usage: sluice replay (--dlq-topic T | --topic SOURCE) [options]
+
+Re-inserts dead letters into the table each one names (or, with --to-source,
+republishes them to their source topic). Letters that still fail go back to
+the dead-letter topic with the new error; the replay group's offset moves
+only after that, so interrupting and re-running is safe: a re-run continues
+where the last one committed.
+
+  --dlq-topic T              the dead-letter topic to replay
+  --topic SOURCE             the same as --dlq-topic SOURCE.dlq
+  --group G                  replay consumer group (default sluice-replay-<dead-letter topic>)
+
+selection (default: every letter after the group's committed offset)
+  --from-time TIME           failed at or after TIME (sluice.failed.at); starts over
+  --to-time TIME             failed at or before TIME
+  --from-offset O|P:O,...    start at this dead-letter offset; starts over
+  --to-offset O|P:O,...      stop after this offset (inclusive)
+                             (P:O lists read only the partitions they name)
+  --reset                    start over from the earliest offset
+  --source-topic T[,T...]    only letters from these source topics
+  --table NAME[,NAME...]     only letters for these tables
+  --error-code N[,N...]      only letters rejected with these ClickHouse error codes
+
+  --to-source                republish to the source topic instead of inserting
+  --dry-run                  read and count only: no insert, no produce, no commit
+  --batch-rows N             most letters per insert chunk (default 10000)
+  --max-record-bytes N       pre-insert size limit (default ${SETTINGS.SLUICE_MAX_RECORD_BYTES!.default}, as SLUICE_MAX_RECORD_BYTES)
+  --skip-unknown-fields      drop JSON fields the table lacks (as SLUICE_SKIP_UNKNOWN_FIELDS=true)
+  --json                     print the summary as JSON
+  --brokers host:port,...    default $SLUICE_KAFKA_BROKERS, else ${SETTINGS.SLUICE_KAFKA_BROKERS!.default}
+  --clickhouse-url URL       default $SLUICE_CLICKHOUSE_URL, else ${SETTINGS.SLUICE_CLICKHOUSE_URL!.default}
+                             (user, password, database: $SLUICE_CLICKHOUSE_USER, _PASSWORD, _DATABASE)
+
+Starting over replays what it selects again, also letters that landed in an
+earlier run. Letters a filter skips that the group had not passed yet are
+produced again to the end of the dead-letter topic, so a later run without
+the filter still finds them. TIME is ISO-8601 with a zone
+(2024-05-01T22:00:00Z) or epoch milliseconds.
+Exit code: 0 all replayed or nothing to do, 1 some still failing or a failure, 2 bad usage.`;
+
+export type ReplayArgs = { command: 'help' } | ({ command: 'replay'; json: boolean } & ReplayOptions);
+
+type FlagKind = 'value' | 'list' | 'switch';
+const FLAGS: Record<string, FlagKind> = {
+  '--dlq-topic': 'value',
+  '--topic': 'value',
+  '--group': 'value',
+  '--brokers': 'value',
+  '--clickhouse-url': 'value',
+  '--from-time': 'value',
+  '--to-time': 'value',
+  '--from-offset': 'value',
+  '--to-offset': 'value',
+  '--source-topic': 'list',
+  '--table': 'list',
+  '--error-code': 'list',
+  '--reset': 'switch',
+  '--to-source': 'switch',
+  '--dry-run': 'switch',
+  '--batch-rows': 'value',
+  '--max-record-bytes': 'value',
+  '--skip-unknown-fields': 'switch',
+  '--json': 'switch',
+};
+
+// Kafka's rule for topic names, and ClickHouse plain identifiers (as config.ts).
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Parses and validates; throws ConfigError naming the offending flag or variable. */
+export function parseReplayArgs(args: string[], env: NodeJS.ProcessEnv): ReplayArgs {
+  const values = readFlags(args);
+  if (values === 'help') return { command: 'help' };
+  const one = (flag: string) => values.get(flag)?.[0];
+  const items = (flag: string) => values.get(flag)?.flatMap((v) => v.split(',').map((s) => s.trim()));
+
+  const dlqTopic = dlqTopicOf(one('--dlq-topic'), one('--topic'));
+  const fromOffset = optional(one('--from-offset'), (v) => parseOffsetBound('--from-offset', v));
+  const toOffset = optional(one('--to-offset'), (v) => parseOffsetBound('--to-offset', v));
+  checkOffsetRange(fromOffset, toOffset);
+  if (values.has('--reset') && fromOffset) throw new ConfigError('--reset', 'conflicts with --from-offset, which already says where to start');
+  const group = one('--group') ?? `sluice-replay-${dlqTopic}`;
+  if (group.trim() === '') throw new ConfigError('--group', 'is empty');
+
+  return {
+    command: 'replay',
+    brokers: parseBrokers(one('--brokers'), env),
+    security: kafkaSecurityFromEnv(env),
+    clickhouse: clickhouseTarget(one('--clickhouse-url'), env),
+    dlqTopic,
+    group,
+    selection: parseSelection(one('--from-time'), one('--to-time'), items('--source-topic'), items('--table'), items('--error-code')),
+    fromOffset,
+    toOffset,
+    reset: values.has('--reset'),
+    toSource: values.has('--to-source'),
+    dryRun: values.has('--dry-run'),
+    batchRows: optional(one('--batch-rows'), (v) => wholeNumber('--batch-rows', v, 1, 1_000_000)) ?? 10_000,
+    maxRecordBytes:
+      optional(one('--max-record-bytes'), (v) => wholeNumber('--max-record-bytes', v, 16, 1 << 30)) ?? Number(SETTINGS.SLUICE_MAX_RECORD_BYTES!.default),
+    skipUnknownFields: values.has('--skip-unknown-fields'),
+    json: values.has('--json'),
+  };
+}
+
+/** Flag → values in order; 'help' when asked for. Refuses unknown, repeated or valueless flags. */
+function readFlags(args: string[]): Map<string, string[]> | 'help' {
+  const values = new Map<string, string[]>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--help' || arg === '-h' || arg === 'help') return 'help';
+    const eq = arg.indexOf('=');
+    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    const kind = FLAGS[flag];
+    if (kind === undefined) throw new ConfigError(flag, arg.startsWith('-') ? 'unknown flag for "replay"' : 'unexpected argument');
+    let value = '';
+    if (kind !== 'switch') {
+      const next = flag !== arg ? arg.slice(eq + 1) : args[++i];
+      if (next === undefined || next === '' || (flag === arg && next.startsWith('--'))) throw new ConfigError(flag, 'needs a value');
+      value = next;
+    } else if (flag !== arg) {
+      throw new ConfigError(flag, 'takes no value');
+    }
+    if (kind !== 'list' && values.has(flag)) throw new ConfigError(flag, 'given more than once');
+    values.set(flag, [...(values.get(flag) ?? []), value]);
+  }
+  return values;
+}
+
+function optional<T>(v: string | undefined, parse: (v: string) => T): T | undefined {
+  return v === undefined ? undefined : parse(v);
+}
+
+function dlqTopicOf(dlq: string | undefined, source: string | undefined): string {
+  if (dlq !== undefined && source !== undefined) throw new ConfigError('--topic', 'give either --dlq-topic or --topic, not both');
+  if (dlq === undefined && source === undefined) throw new ConfigError('--dlq-topic', 'required (or --topic SOURCE for SOURCE.dlq)');
+  const flag = dlq !== undefined ? '--dlq-topic' : '--topic';
+  const name = (dlq ?? source)!;
+  if (!TOPIC.test(name)) throw new ConfigError(flag, `"${name}" is not a valid Kafka topic name`);
+  const topic = dlq ?? dlqTopicFor('', source!)!;
+  if (!TOPIC.test(topic)) throw new ConfigError(flag, `"${topic}" is not a valid Kafka topic name`);
+  return topic;
+}
+
+/** `O` for every partition, or `P:O,...` for the partitions named. */
+export function parseOffsetBound(flag: string, value: string): OffsetBound {
+  if (/^\s*\d+\s*$/.test(value)) return { kind: 'all', offset: safe(flag, Number(value)) };
+  const offsets = new Map<number, number>();
+  for (const pair of value.split(',')) {
+    const m = /^\s*(\d+):(\d+)\s*$/.exec(pair);
+    if (!m) throw new ConfigError(flag, `"${pair}" is not an offset or partition:offset (e.g. 1200, or 0:1200,1:980)`);
+    const partition = Number(m[1]);
+    if (offsets.has(partition)) throw new ConfigError(flag, `partition ${partition} given twice`);
+    offsets.set(partition, safe(flag, Number(m[2])));
+  }
+  return { kind: 'partitions', offsets };
+}
+
+function safe(flag: string, n: number): number {
+  if (!Number.isSafeInteger(n)) throw new ConfigError(flag, `${n} is out of range`);
+  return n;
+}
+
+function checkOffsetRange(from: OffsetBound | undefined, to: OffsetBound | undefined): void {
+  if (!from || !to) return;
+  if (from.kind !== to.kind) throw new ConfigError('--to-offset', 'give both offsets as plain numbers, or both as partition:offset lists');
+  const pairs: Array<[number | string, number, number]> =
+    from.kind === 'all' && to.kind === 'all' ? [['all', from.offset, to.offset]]
+    : from.kind === 'partitions' && to.kind === 'partitions' ? [...from.offsets].filter(([p]) => to.offsets.has(p)).map(([p, o]) => [p, o, to.offsets.get(p)!])
+    : [];
+  for (const [p, f, t] of pairs) {
+    if (t < f) throw new ConfigError('--to-offset', `${t} is before --from-offset ${f}${p === 'all' ? '' : ` (partition ${p})`}`);
+  }
+}
+
+export function parseSelection(
+  fromTime: string | undefined,
+  toTime: string | undefined,
+  sourceTopics: string[] | undefined,
+  tables: string[] | undefined,
+  errorCodes: string[] | undefined,
+): Selection {
+  const from = optional(fromTime, (v) => parseTime('--from-time', v));
+  const to = optional(toTime, (v) => parseTime('--to-time', v));
+  if (from !== undefined && to !== undefined && to < from) throw new ConfigError('--to-time', 'is before --from-time');
+  return {
+    ...(from !== undefined && { fromTime: from }),
+    ...(to !== undefined && { toTime: to }),
+    ...(sourceTopics && { sourceTopics: nameSet('--source-topic', sourceTopics, TOPIC, 'a valid Kafka topic name') }),
+    ...(tables && { tables: nameSet('--table', tables, IDENTIFIER, 'a plain table name') }),
+    ...(errorCodes && { errorCodes: new Set(errorCodes.map((c) => wholeNumber('--error-code', c, 0, 1_000_000))) }),
+  };
+}
+
+function nameSet(flag: string, names: string[], re: RegExp, what: string): Set<string> {
+  for (const n of names) if (!re.test(n)) throw new ConfigError(flag, `"${n}" is not ${what}`);
+  return new Set(names);
+}
+
+function wholeNumber(flag: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw)) throw new ConfigError(flag, `must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(flag, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+/** The sink's ClickHouse settings, validated as config.ts does; --clickhouse-url overrides the URL. */
+/** The sink's ClickHouse settings (config.ts), with --clickhouse-url over SLUICE_CLICKHOUSE_URL. */
+export function clickhouseTarget(flagUrl: string | undefined, env: NodeJS.ProcessEnv): ClickHouseTarget {
+  return clickhouseConnectionFromEnv(env, flagUrl);
+}
+
+// ---------------------------------------------------------------- progress
+
+const n = (x: number) => x.toLocaleString('en-US');
+
+/** `[#####.....] 5,000/10,000 replayed 4,990 still failing 10` */
+export function renderBar(p: ReplayProgress, width = 20): string {
+  const filled = p.total === 0 ? width : Math.min(width, Math.floor((p.done / p.total) * width));
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${n(p.done)}/${n(p.total)} replayed ${n(p.replayed)} still failing ${n(p.stillFailing)}`;
+}
+
+const CLEAR_LINE = '\r\x1b[K';
+
+/** One redrawn line on a terminal; silent elsewhere. Redraws at most every `minIntervalMs`. */
+export class ProgressLine {
+  private last: ReplayProgress | undefined;
+  private drawnAt = -Infinity;
+  private drawn = false;
+
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly tty: boolean,
+    private readonly now: () => number = Date.now,
+    private readonly minIntervalMs = 100,
+  ) {}
+
+  update(p: ReplayProgress): void {
+    this.last = p;
+    if (!this.tty || this.now() - this.drawnAt < this.minIntervalMs) return;
+    this.draw();
+  }
+
+  /** A whole line above the bar (the bar is redrawn under it). */
+  note(line: string): void {
+    this.write((this.drawn ? CLEAR_LINE : '') + line + '\n');
+    if (this.drawn) this.draw();
+  }
+
+  /** Draws the final state and ends the line. */
+  end(): void {
+    if (!this.tty || !this.last) return;
+    this.draw();
+    this.write('\n');
+    this.drawn = false;
+  }
+
+  private draw(): void {
+    this.write(CLEAR_LINE + renderBar(this.last!));
+    this.drawn = true;
+    this.drawnAt = this.now();
+  }
+}
+
+// ---------------------------------------------------------------- summary
+
+function oneLine(s: string, max = 160): string {
+  const flat = s.replace(/\s+/g, ' ').trim();
+  return flat.length <= max ? flat : flat.slice(0, max - 1) + '…';
+}
+
+function errorTable(rows: readonly ErrorCount[]): string {
+  return table(
+    ['CODE', 'CLASS', 'COUNT', 'EXAMPLE'],
+    rows.map((e) => [e.code === null ? '-' : String(e.code), e.errorClass, n(e.count), oneLine(e.example)]),
+    [true, false, true, false],
+  );
+}
+
+export function formatSummary(s: ReplaySummary): string {
+  const target = s.toSource ? 'their source topics' : 'ClickHouse';
+  const verb = s.dryRun ? 'would replay' : 'replayed';
+  const lines = [
+    s.dryRun
+      ? `DRY RUN, nothing changed: dead letters of ${s.dlqTopic} that would go to ${target} (group ${s.group})`
+      : `dead letters of ${s.dlqTopic} → ${target} (group ${s.group})`,
+  ];
+  const counts: Array<[string, number, string]> = [
+    ['read', s.read, ''],
+    ['selected', s.selected, ''],
+    [verb, s.replayed, ''],
+    // A dry run tries nothing, so nothing can be known to fail.
+    ...(s.dryRun ? [] : [['still failing', s.stillFailing, s.stillFailing > 0 ? `produced again to ${s.dlqTopic}` : ''] as [string, number, string]]),
+    ['skipped by filter', s.skippedByFilter, s.deferred > 0 ? `${n(s.deferred)} ${s.dryRun ? 'would be moved' : 'moved'} to the end of ${s.dlqTopic} for a later run` : ''],
+    ['not dead letters', s.notDeadLetters, s.notDeadLetters > 0 ? 'no sluice headers: nothing to replay them into' : ''],
+  ];
+  const width = Math.max(...counts.map(([, v]) => n(v).length));
+  for (const [label, v, note] of counts) lines.push(`  ${label.padEnd(20)}${n(v).padStart(width)}${note ? `  ${note}` : ''}`);
+  if (s.tables.length > 0) {
+    const header = s.dryRun ? ['TABLE', 'SELECTED'] : ['TABLE', 'SELECTED', 'REPLAYED', 'STILL FAILING'];
+    const rows = s.tables.map((t) => [t.table, n(t.selected), n(t.replayed), n(t.stillFailing)].slice(0, header.length));
+    lines.push('', table(header, rows, header.map((_, i) => i > 0)));
+  }
+  if (s.stillFailingByError.length > 0) lines.push('', 'still failing, by error:', errorTable(s.stillFailingByError));
+  if (s.dryRun && s.selectedByError.length > 0) lines.push('', 'selected, by recorded error:', errorTable(s.selectedByError));
+  if (s.partitions.length > 0) {
+    const dash = (x: number | null) => (x === null ? '-' : String(x));
+    lines.push('', table(
+      ['PARTITION', 'START', 'END', 'COMMITTED BEFORE', 'COMMITTED NOW'],
+      s.partitions.map((p) => [String(p.partition), String(p.start), String(p.end), dash(p.committedBefore), dash(p.committedAfter)]),
+      [true, true, true, true, true],
+    ));
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- command
+
+/** Runs `sluice replay ...args`; returns the process exit code (never calls process.exit). */
+export async function replayCommand(args: string[], io: ReplayIo): Promise<number> {
+  let parsed: ReplayArgs;
+  try {
+    parsed = parseReplayArgs(args, io.env);
+  } catch (err) {
+    io.err(`sluice replay: ${errorMessage(err)}\n${args.length === 0 ? USAGE : 'run "sluice replay --help" for usage'}\n`);
+    return 2;
+  }
+  if (parsed.command === 'help') {
+    io.out(USAGE + '\n');
+    return 0;
+  }
+  const { json, command: _command, ...opts } = parsed;
+  const bar = new ProgressLine(io.err, io.isTTY, io.now);
+  const print = (s: ReplaySummary, extra: object = {}) => io.out((json ? JSON.stringify({ ...s, ...extra }, null, 2) : formatSummary(s)) + '\n');
+  try {
+    const summary = await replay(opts, { onProgress: (p) => bar.update(p), onNotice: (line) => bar.note(line) });
+    bar.end();
+    print(summary);
+    return summary.stillFailing > 0 ? 1 : 0;
+  } catch (err) {
+    bar.end();
+    if (err instanceof ReplayFailedError && err.summary.read > 0) print(err.summary, { error: err.message });
+    const resume = err instanceof ReplayFailedError ? '; what was committed stays done, a re-run continues from there' : '';
+    io.err(`sluice replay: ${errorMessage(err)}${resume}\n`);
+    return err instanceof ConfigError ? 2 : 1;
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * pipeline — routes fetched records to per-partition workers, keeps the
+ * bytes it holds under the cap, and starts over on every group generation.
+ *
+ * Contract:
+ *  - `onRecords` accepts a partition's records in offset order (kafkajs'
+ *    eachBatch) and returns at once; the worker writes them later. Fetching
+ *    therefore overlaps with writing, and memory is bounded by pausing.
+ *  - Backpressure: when the held bytes (open + sealed + in-flight batches of
+ *    all partitions) reach `maxBufferBytes`, each partition that delivers
+ *    data is paused and its open batch sealed so it can drain; paused
+ *    partitions resume together once the total is below 75% of the cap (the
+ *    gap stops pause/resume flapping at the boundary).
+ *  - `newGeneration()` (rebalance) abandons every worker: nothing fetched in
+ *    an older generation is acknowledged, so the next owner of a partition
+ *    re-reads from the last committed offset (invariant 1).
+ *  - `drain()` (shutdown) seals every open batch, stops taking records and
+ *    resolves once all of them are written and acknowledged.
+ */
+import PQueue from 'p-queue';
+import type { BatchLimits, SourceRecord } from './batcher.js';
+import type { TopicPartition } from '../kafka/source.js';
+
+export type { TopicPartition };
+import type { Committer } from './committer.js';
+import type { InsertIdentity } from '../clickhouse/features.js';
+import type { Logger } from '../ops/log.js';
+import type { Metrics } from '../ops/metrics.js';
+import type { BackoffOptions } from '../retry.js';
+import { PartitionWorker, type DeadLetterSink } from './worker.js';
+
+export interface PipelineDeps {
+  readonly limits: BatchLimits;
+  readonly maxBufferBytes: number;
+  readonly maxRecordBytes: number;
+  readonly insertConcurrency: number;
+  readonly backoff: BackoffOptions;
+  readonly tables: ReadonlyMap<string, string>;
+  readonly insert: (table: string, chunks: readonly Buffer[], rows: InsertIdentity) => Promise<void>;
+  readonly committer: Committer;
+  readonly deadLetters: DeadLetterSink | undefined;
+  readonly deadLetterGuard: { allows(bad: number, total: number): boolean; record(total: number, bad: number): void };
+  readonly deadLetterGuardRatio: number;
+  readonly pause: (tps: TopicPartition[]) => void;
+  readonly resume: (tps: TopicPartition[]) => void;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+  readonly now?: () => number;
+}
+
+const RESUME_FRACTION = 0.75;
+
+export class Pipeline {
+  private workers = new Map<string, PartitionWorker>();
+  private readonly paused = new Map<string, TopicPartition>();
+  private readonly stalls = new Map<string, { reason: string; since: number }>();
+  private readonly highWatermarks = new Map<string, number>();
+  private readonly committedTimestamps = new Map<string, { next: number; timestamp: number }>();
+  private readonly insertQueue: PQueue;
+  private generation = 0;
+  private draining = false;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.insertQueue = new PQueue({ concurrency: deps.insertConcurrency });
+    this.now = deps.now ?? Date.now;
+  }
+
+  get currentGeneration(): number {
+    return this.generation;
+  }
+
+  /** Bytes held by all partitions; what SLUICE_MAX_BUFFER_BYTES caps. */
+  get bufferedBytes(): number {
+    let total = 0;
+    for (const w of this.workers.values()) total += w.bytes;
+    return total;
+  }
+
+  get pausedCount(): number {
+    return this.paused.size;
+  }
+
+  /** Partitions that cannot make progress: why, and since when (readiness uses it). */
+  get stalled(): ReadonlyMap<string, { reason: string; since: number }> {
+    return this.stalls;
+  }
+
+  /** A rebalance began or completed: drop everything of the old generation. */
+  newGeneration(): number {
+    this.generation++;
+    for (const w of this.workers.values()) w.abandon();
+    this.workers = new Map();
+    this.stalls.clear();
+    this.highWatermarks.clear();
+    this.committedTimestamps.clear();
+    // Partitions we paused may come back to us; the new generation starts unpaused.
+    if (this.paused.size > 0) {
+      this.deps.resume([...this.paused.values()]);
+      this.paused.clear();
+    }
+    this.deps.committer.newGeneration(this.generation);
+    this.deps.metrics.consumerLag.reset();
+    this.deps.metrics.timeLag.reset();
+    this.deps.metrics.committedOffset.reset();
+    this.updateGauges();
+    return this.generation;
+  }
+
+  onRecords(topic: string, partition: number, records: readonly SourceRecord[], highWatermark?: number): void {
+    if (this.draining || records.length === 0) return;
+    const key = `${topic}:${partition}`;
+    let worker = this.workers.get(key);
+    if (!worker) {
+      const table = this.deps.tables.get(topic);
+      if (!table) throw new Error(`no table configured for topic ${topic}`);
+      worker = new PartitionWorker(topic, partition, table, this.generation, {
+        ...this.deps,
+        insertQueue: this.insertQueue,
+        onProgress: () => this.onProgress(),
+        onStall: (k, reason) => {
+          if (!reason) this.stalls.delete(k);
+          else this.stalls.set(k, { reason, since: this.stalls.get(k)?.since ?? this.now() });
+        },
+      });
+      this.workers.set(key, worker);
+    }
+    this.deps.metrics.recordsConsumed.inc({ topic }, records.length);
+    if (highWatermark !== undefined) this.highWatermarks.set(key, highWatermark);
+    worker.add(records, this.now());
+    if (this.bufferedBytes >= this.deps.maxBufferBytes && !this.paused.has(key)) {
+      this.paused.set(key, { topic, partition });
+      this.deps.pause([{ topic, partition }]);
+      worker.sealNow();
+      this.deps.log.debug('backpressure.pause', { topic, partition, bufferedBytes: this.bufferedBytes });
+    }
+    this.updateGauges();
+  }
+
+  /** Seals batches whose oldest record waited long enough; call it every few ms. */
+  tick(): void {
+    const now = this.now();
+    for (const w of this.workers.values()) w.tick(now);
+    for (const [key, c] of this.committedTimestamps) {
+      const [topic, partition] = splitKey(key);
+      // Caught up (committed at the end offset of the last fetch) is no time behind.
+      const caughtUp = this.highWatermarks.get(key) === c.next;
+      this.deps.metrics.timeLag.set({ topic, partition }, caughtUp ? 0 : Math.max(0, now - c.timestamp) / 1000);
+    }
+  }
+
+  /** Committer callback: keeps lag gauges current. */
+  onCommitted(topic: string, partition: number, next: number, timestamp: number): void {
+    const key = `${topic}:${partition}`;
+    this.committedTimestamps.set(key, { next, timestamp });
+    const labels = { topic, partition: String(partition) };
+    this.deps.metrics.committedOffset.set(labels, next);
+    const hw = this.highWatermarks.get(key);
+    if (hw !== undefined) this.deps.metrics.consumerLag.set(labels, Math.max(0, hw - next));
+  }
+
+  /** Stop taking records; resolve when everything taken is written and acknowledged. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    for (const w of this.workers.values()) w.sealNow();
+    await Promise.all([...this.workers.values()].map((w) => w.idle()));
+    this.updateGauges();
+  }
+
+  private onProgress(): void {
+    if (this.paused.size > 0 && this.bufferedBytes < this.deps.maxBufferBytes * RESUME_FRACTION) {
+      const tps = [...this.paused.values()];
+      this.paused.clear();
+      this.deps.resume(tps);
+      this.deps.log.debug('backpressure.resume', { partitions: tps.length, bufferedBytes: this.bufferedBytes });
+    }
+    this.updateGauges();
+  }
+
+  private updateGauges(): void {
+    this.deps.metrics.bufferedBytes.set(this.bufferedBytes);
+    this.deps.metrics.pausedPartitions.set(this.paused.size);
+  }
+}
+
+function splitKey(key: string): [string, string] {
+  const i = key.lastIndexOf(':');
+  return [key.slice(0, i), key.slice(i + 1)];
+}

@@ -1,0 +1,307 @@
+/**
+ * worker — one partition's write path: batch → insert → dead letters → ack.
+ *
+ * Contract:
+ *  - Batches of one partition are written strictly one after another, in
+ *    offset order, and acknowledged to the committer in that order, each only
+ *    after its good rows are in ClickHouse and its bad rows are acknowledged
+ *    by the dead-letter topic (invariants 1 and 2).
+ *  - Transient and fatal failures are retried (backoff, jitter; fatal at the
+ *    slowest pace) while the batch stays queued, so the partition's buffer
+ *    fills and the pipeline pauses it: nothing is dropped.
+ *  - A data error with a dead-letter sink: the batch's bad records are
+ *    isolated and dead-lettered, the rest lands. Without one, or when the
+ *    dead-letter ratio guard trips, the partition stalls on that batch and
+ *    retries it slowly — a schema fix resumes it, nothing is skipped.
+ *  - `abandon()` (rebalance) stops acknowledging: whatever is in flight may
+ *    still land, but is never committed by this worker; the partition's next
+ *    owner re-reads it.
+ * Each insert attempt takes one slot of the shared insert queue, so a
+ * partition waiting out a backoff does not hold a slot others could use.
+ */
+import type PQueue from 'p-queue';
+import type { Batch, BatchLimits, SourceRecord } from './batcher.js';
+import { Batcher } from './batcher.js';
+import type { Committer } from './committer.js';
+import { PRECHECK_MESSAGES, encode, precheck } from '../formats/encoder.js';
+import type { InsertIdentity } from '../clickhouse/features.js';
+import { AbortedError, ClickHouseError, SluiceError, errorMessage } from '../errors.js';
+import { insertIsolating } from '../dlq/isolate.js';
+import type { Logger } from '../ops/log.js';
+import type { Metrics } from '../ops/metrics.js';
+import { retry, sleep, type BackoffOptions } from '../retry.js';
+import { classifyClickHouseError } from '../clickhouse/errors.js';
+import type { DeadLetter, DeadLetterSink } from '../dlq/dead-letters.js';
+
+export type { DeadLetter, DeadLetterSink };
+
+export interface WorkerDeps {
+  readonly limits: BatchLimits;
+  readonly maxRecordBytes: number;
+  readonly backoff: BackoffOptions;
+  readonly insertQueue: PQueue;
+  /** `rows` says which rows the chunks hold (for the deduplication token). */
+  readonly insert: (table: string, chunks: readonly Buffer[], rows: InsertIdentity) => Promise<void>;
+  readonly committer: Committer;
+  readonly deadLetters: DeadLetterSink | undefined;
+  /** The dead-letter ratio guard (dlq.ts RatioGuard). */
+  readonly deadLetterGuard: { allows(bad: number, total: number): boolean; record(total: number, bad: number): void };
+  /** SLUICE_DLQ_MAX_RATIO, for messages. */
+  readonly deadLetterGuardRatio: number;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+  /** Called whenever held bytes shrink (a batch finished). */
+  readonly onProgress: () => void;
+  /** Called with a reason while the partition cannot make progress, undefined once it can. */
+  readonly onStall: (key: string, reason: string | undefined) => void;
+}
+
+export class PartitionWorker {
+  readonly key: string;
+  private readonly batcher: Batcher;
+  private readonly queue: Batch[] = [];
+  private queuedBytes = 0;
+  private running: Promise<void> | undefined;
+  private abandoned = false;
+  private readonly log: Logger;
+  /** Aborted by shutdown or by abandon(): ends this worker's retries and waits. */
+  private readonly abandonment = new AbortController();
+  private readonly signal: AbortSignal;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly table: string,
+    readonly generation: number,
+    private readonly deps: WorkerDeps,
+  ) {
+    this.key = `${topic}:${partition}`;
+    this.batcher = new Batcher(topic, partition, deps.limits);
+    this.log = deps.log.child({ topic, partition, table });
+    this.signal = AbortSignal.any([deps.signal, this.abandonment.signal]);
+  }
+
+  /** Stall reports of an abandoned worker would describe a partition it no longer owns. */
+  private stall(reason: string | undefined): void {
+    if (!this.abandoned) this.deps.onStall(this.key, reason);
+  }
+
+  /** Bytes this partition holds: the open batch plus sealed and in-flight ones. */
+  get bytes(): number {
+    return this.batcher.bufferedBytes + this.queuedBytes;
+  }
+
+  add(records: readonly SourceRecord[], now: number): void {
+    this.enqueue(this.batcher.add(records, now));
+  }
+
+  tick(now: number): void {
+    const due = this.batcher.sealIfDue(now);
+    if (due) this.enqueue([due]);
+  }
+
+  sealNow(): void {
+    const b = this.batcher.sealNow();
+    if (b) this.enqueue([b]);
+  }
+
+  abandon(): void {
+    this.deps.onStall(this.key, undefined);
+    this.abandoned = true;
+    this.abandonment.abort();
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.batcher.sealNow();
+  }
+
+  /** Resolves when every sealed batch is written and acknowledged (or abandoned). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private enqueue(batches: Batch[]): void {
+    if (batches.length === 0 || this.abandoned) return;
+    for (const b of batches) {
+      this.queue.push(b);
+      this.queuedBytes += b.bytes;
+    }
+    if (!this.running) this.running = this.run().finally(() => (this.running = undefined));
+  }
+
+  private async run(): Promise<void> {
+    try {
+      while (this.queue.length > 0 && !this.abandoned) {
+        const batch = this.queue[0]!;
+        await this.write(batch);
+        if (this.abandoned) return;
+        this.queue.shift();
+        this.queuedBytes -= batch.bytes;
+        const last = batch.records[batch.records.length - 1]!;
+        this.deps.committer.ack(this.topic, this.partition, batch.lastOffset + 1, this.generation, last.timestamp);
+        this.deps.onProgress();
+      }
+    } catch (err) {
+      if (err instanceof AbortedError) {
+        if (!this.abandoned) this.log.warn('partition.write_aborted', { pendingBatches: this.queue.length });
+        return;
+      }
+      // Not expected: every failure below is retried or isolated. Stall
+      // loudly rather than skip the batch.
+      this.log.error('partition.write_failed', { error: err });
+      this.stall(`unexpected: ${errorMessage(err)}`);
+    }
+  }
+
+  private async write(batch: Batch): Promise<void> {
+    const meta = { firstOffset: batch.firstOffset, lastOffset: batch.lastOffset, rows: batch.records.length };
+    const good: SourceRecord[] = [];
+    const letters: DeadLetter[] = [];
+    for (const record of batch.records) {
+      const reason = this.deps.deadLetters ? precheck(record, this.deps.maxRecordBytes) : undefined;
+      if (reason) letters.push({ record, reason, code: undefined, message: PRECHECK_MESSAGES[reason] });
+      else good.push(record);
+    }
+    if (!this.deps.deadLetters) {
+      await this.writeOrStall(batch.records, meta);
+      return;
+    }
+    const total = batch.records.length;
+    const within = (bad: number) => this.deps.deadLetterGuard.allows(bad, total);
+    const isolate = (records: readonly SourceRecord[], extrapolate: boolean) =>
+      insertIsolating(records, (slice) => this.insertWithRetry(slice), (bad, examined) => {
+        if (!within(letters.length + bad)) return true;
+        // A flood would cost ~3 inserts per rejected row to isolate: judge
+        // it from the first rows examined, projected onto the whole batch.
+        return extrapolate && examined >= Math.min(100, records.length) && !within(letters.length + Math.ceil((bad * records.length) / examined));
+      });
+    let outcome = await isolate(good, true);
+    // Too many rejections (or the search was cut short because of them): a
+    // missing migration or a bad deploy. Hold the partition on the rows not
+    // yet written and retry them slowly; dead-letter nothing until a fix.
+    for (let attempt = 0; outcome.unresolved.length > 0 || !within(letters.length + outcome.bad.length); attempt++) {
+      const held = [...outcome.bad.map((r) => r.record), ...outcome.unresolved].sort((a, b) => a.offset - b.offset);
+      const reason = `dead letters over SLUICE_DLQ_MAX_RATIO (${this.deps.deadLetterGuardRatio}): ${letters.length + outcome.bad.length}+ of ${total} records of this batch rejected; likely a missing migration or a bad deploy — the rows are held and retried, nothing is dead-lettered until it is fixed`;
+      if (attempt === 0) this.log.error('dlq.ratio_exceeded', { ...meta, rejected: letters.length + outcome.bad.length, held: held.length, reason });
+      this.stall(reason);
+      await sleep(this.deps.backoff.maxMs, this.signal);
+      if (held.length === 0) continue;
+      try {
+        // One insert tells whether the table has been fixed.
+        await this.insertWithRetry(held);
+        outcome = { bad: [], unresolved: [] };
+      } catch (err) {
+        if (!(err instanceof ClickHouseError) || err.kind !== 'data') throw err;
+        // Isolating again costs ~3 inserts per bad row: only every tenth
+        // round, for a fix that mends only some of them.
+        if (attempt % 10 === 9) outcome = await isolate(held, false);
+      }
+    }
+    this.stall(undefined);
+    for (const r of outcome.bad) {
+      letters.push({ record: r.record, reason: 'rejected', code: r.error.code, message: r.error.message });
+    }
+    if (letters.length > 0) {
+      letters.sort((a, b) => a.record.offset - b.record.offset);
+      await this.deadLetter(letters, meta);
+    }
+    this.deps.deadLetterGuard.record(total, letters.length);
+    this.log.debug('batch.written', { ...meta, deadLettered: letters.length });
+  }
+
+  /** No dead-letter topic: a data error holds the partition on this batch, retried slowly. */
+  private async writeOrStall(records: readonly SourceRecord[], meta: Record<string, unknown>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const nullAt = records.find((r) => r.value === null);
+      if (!nullAt) {
+        try {
+          await this.insertWithRetry(records);
+          if (attempt > 0) this.stall(undefined);
+          return;
+        } catch (err) {
+          if (!(err instanceof ClickHouseError) || err.kind !== 'data') throw err;
+          this.stalled(`ClickHouse rejected the batch (code ${err.code}): ${err.message}`, meta);
+        }
+      } else {
+        this.stalled(`record at offset ${nullAt.offset} has no value (tombstone)`, meta);
+      }
+      await sleep(this.deps.backoff.maxMs, this.signal);
+    }
+  }
+
+  private stalled(why: string, meta: Record<string, unknown>): void {
+    const reason = `partition stalled: ${why}; no dead-letter topic is configured (SLUICE_DLQ_TOPIC=none), so nothing is skipped`;
+    this.log.error('partition.stalled', { ...meta, reason });
+    this.stall(reason);
+  }
+
+  private async deadLetter(letters: DeadLetter[], meta: Record<string, unknown>): Promise<void> {
+    const sink = this.deps.deadLetters!;
+    await retry(() => sink.send({ topic: this.topic, partition: this.partition, table: this.table }, letters), {
+      ...this.deps.backoff,
+      what: 'dead-letter produce',
+      signal: this.signal,
+      classify: (err) => classifyKafka(err),
+      onRetry: (err, attempt, delayMs) => {
+        this.deps.metrics.retries.inc({ operation: 'dead_letter', kind: err.kind });
+        this.log.warn('dlq.retry', { ...meta, error: err.message, attempt, delayMs });
+      },
+    });
+    for (const l of letters) this.deps.metrics.recordsDeadLettered.inc({ topic: this.topic, table: this.table, reason: l.reason });
+    this.log.warn('dlq.sent', { ...meta, deadLetters: letters.length, offsets: letters.slice(0, 20).map((l) => l.record.offset) });
+  }
+
+  /** One slice as one INSERT, retrying everything but data errors. */
+  private async insertWithRetry(slice: readonly SourceRecord[]): Promise<void> {
+    const body = encode(slice);
+    const rows = { topic: this.topic, partition: this.partition, firstOffset: slice[0]!.offset, lastOffset: slice[slice.length - 1]!.offset, chunks: body.chunks };
+    const { metrics } = this.deps;
+    let stalled = false;
+    await retry(
+      () =>
+        this.deps.insertQueue.add(async () => {
+          const started = Date.now();
+          metrics.inflightInserts.inc();
+          try {
+            await this.deps.insert(this.table, body.chunks, rows);
+          } finally {
+            metrics.inflightInserts.dec();
+          }
+          const done = Date.now();
+          metrics.insertDuration.observe({ table: this.table }, (done - started) / 1000);
+          metrics.endToEndLatency.observe({ table: this.table }, Math.max(0, done - slice[0]!.timestamp) / 1000);
+        }),
+      {
+        ...this.deps.backoff,
+        what: 'insert',
+        signal: this.signal,
+        classify: classifyClickHouseError,
+        onRetry: (err, attempt, delayMs) => {
+          metrics.retries.inc({ operation: 'insert', kind: err.kind });
+          const fields = { firstOffset: slice[0]!.offset, rows: slice.length, error: err.message, code: err.code, kind: err.kind, attempt, delayMs };
+          if (err.kind === 'fatal' || attempt >= 3) {
+            this.log.error('insert.retry', fields);
+            stalled = true;
+            this.stall(`insert failing (${err.kind}): ${err.message}`);
+          } else {
+            this.log.warn('insert.retry', fields);
+          }
+        },
+      },
+    );
+    if (stalled) this.stall(undefined);
+    metrics.recordsInserted.inc({ topic: this.topic, table: this.table }, slice.length);
+    metrics.bytesInserted.inc({ topic: this.topic, table: this.table }, body.bytes);
+    metrics.batchesInserted.inc({ topic: this.topic, table: this.table });
+    metrics.batchRows.observe({ table: this.table }, slice.length);
+  }
+}
+
+
+function classifyKafka(err: unknown) {
+  // kafkajs marks its errors `retriable`; anything else from the producer
+  // (e.g. a broker that vanished mid-request) is worth retrying as well.
+  const e = err as { retriable?: unknown; message?: unknown };
+  const kind = e && e.retriable === false ? 'fatal' : 'transient';
+  return new SluiceError(kind, errorMessage(err), { cause: err });
+}
