@@ -10,6 +10,7 @@
  * in offsets.ts.
  */
 import { ConfigError, errorMessage } from '../errors.js';
+import { readFlags, type FlagSpec } from './args.js';
 import { kafkaSecurityFromEnv, type KafkaSecurity } from '../kafka/security.js';
 import {
   applyReset,
@@ -51,9 +52,8 @@ export type OffsetsArgs =
   | { command: 'find'; brokers: string[]; topic: string; time: number; json: boolean }
   | { command: 'reset'; brokers: string[]; group: string; topic: string; target: ResetTarget; execute: boolean; json: boolean };
 
-type FlagKind = 'value' | 'list' | 'switch';
-const COMMON: Record<string, FlagKind> = { '--brokers': 'value', '--json': 'switch' };
-const FLAGS: Record<'lag' | 'find' | 'reset', Record<string, FlagKind>> = {
+const COMMON: FlagSpec = { '--brokers': 'value', '--json': 'switch' };
+const FLAGS: Record<'lag' | 'find' | 'reset', FlagSpec> = {
   lag: { ...COMMON, '--group': 'value', '--topic': 'list' },
   find: { ...COMMON, '--topic': 'value', '--time': 'value' },
   reset: {
@@ -76,28 +76,8 @@ export function parseOffsetsArgs(args: string[], env: NodeJS.ProcessEnv): Offset
   if (command !== 'lag' && command !== 'find' && command !== 'reset') {
     throw new ConfigError(command, 'unknown command (expected lag, find or reset)');
   }
-  const allowed = FLAGS[command];
-  const values = new Map<string, string[]>();
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
-    if (arg === '--help' || arg === '-h') return { command: 'help' };
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const kind = allowed[flag];
-    if (kind === undefined) {
-      throw new ConfigError(flag, arg.startsWith('-') ? `unknown flag for "offsets ${command}"` : 'unexpected argument');
-    }
-    let value = '';
-    if (kind !== 'switch') {
-      const next = eq > 0 && flag !== arg ? arg.slice(eq + 1) : rest[++i];
-      if (next === undefined || next === '' || (flag === arg && next.startsWith('--'))) throw new ConfigError(flag, 'needs a value');
-      value = next;
-    } else if (flag !== arg) {
-      throw new ConfigError(flag, 'takes no value');
-    }
-    if (kind !== 'list' && values.has(flag)) throw new ConfigError(flag, 'given more than once');
-    values.set(flag, [...(values.get(flag) ?? []), value]);
-  }
+  const values = readFlags(rest, FLAGS[command], `offsets ${command}`);
+  if (values === 'help') return { command: 'help' };
 
   const one = (flag: string) => values.get(flag)?.[0];
   const required = (flag: string) => {

@@ -19,6 +19,7 @@
 import { SETTINGS, clickhouseConnectionFromEnv } from '../config.js';
 import { dlqTopicFor } from '../dlq/dead-letters.js';
 import { ConfigError, errorMessage } from '../errors.js';
+import { readFlags, type FlagSpec } from './args.js';
 import { kafkaSecurityFromEnv } from '../kafka/security.js';
 import { parseBrokers, parseTime, table, type OffsetsIo } from './offsets.js';
 import {
@@ -82,8 +83,7 @@ Exit code: 0 all replayed or nothing to do, 1 some still failing or a failure, 2
 
 export type ReplayArgs = { command: 'help' } | ({ command: 'replay'; json: boolean } & ReplayOptions);
 
-type FlagKind = 'value' | 'list' | 'switch';
-const FLAGS: Record<string, FlagKind> = {
+const FLAGS: FlagSpec = {
   '--dlq-topic': 'value',
   '--topic': 'value',
   '--group': 'value',
@@ -111,7 +111,7 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Parses and validates; throws ConfigError naming the offending flag or variable. */
 export function parseReplayArgs(args: string[], env: NodeJS.ProcessEnv): ReplayArgs {
-  const values = readFlags(args);
+  const values = readFlags(args, FLAGS, 'replay');
   if (values === 'help') return { command: 'help' };
   const one = (flag: string) => values.get(flag)?.[0];
   const items = (flag: string) => values.get(flag)?.flatMap((v) => v.split(',').map((s) => s.trim()));
@@ -143,30 +143,6 @@ export function parseReplayArgs(args: string[], env: NodeJS.ProcessEnv): ReplayA
     skipUnknownFields: values.has('--skip-unknown-fields'),
     json: values.has('--json'),
   };
-}
-
-/** Flag → values in order; 'help' when asked for. Refuses unknown, repeated or valueless flags. */
-function readFlags(args: string[]): Map<string, string[]> | 'help' {
-  const values = new Map<string, string[]>();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--help' || arg === '-h' || arg === 'help') return 'help';
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const kind = FLAGS[flag];
-    if (kind === undefined) throw new ConfigError(flag, arg.startsWith('-') ? 'unknown flag for "replay"' : 'unexpected argument');
-    let value = '';
-    if (kind !== 'switch') {
-      const next = flag !== arg ? arg.slice(eq + 1) : args[++i];
-      if (next === undefined || next === '' || (flag === arg && next.startsWith('--'))) throw new ConfigError(flag, 'needs a value');
-      value = next;
-    } else if (flag !== arg) {
-      throw new ConfigError(flag, 'takes no value');
-    }
-    if (kind !== 'list' && values.has(flag)) throw new ConfigError(flag, 'given more than once');
-    values.set(flag, [...(values.get(flag) ?? []), value]);
-  }
-  return values;
 }
 
 function optional<T>(v: string | undefined, parse: (v: string) => T): T | undefined {
