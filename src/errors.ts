@@ -4,7 +4,7 @@
  * Contract: every error that crosses a module boundary is a SluiceError with
  * a `kind` from one literal union. Callers decide what to do from `kind` and
  * `retriable` alone, never from message text (that parsing lives in
- * clickhouse-errors.ts, in one place).
+ * clickhouse/errors.ts, in one place).
  *
  *   config     bad or missing setting: fix the environment, restart
  *   transient  network, timeout, server overload: retry with backoff

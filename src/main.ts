@@ -15,16 +15,18 @@
 import { Committer } from './pipeline/committer.js';
 import type { Config } from './config.js';
 import { createDeadLetterSink, dlqTopicFor, RatioGuard } from './dlq/dead-letters.js';
-import { insertSettings, serverFeatures, UNKNOWN_SERVER } from './clickhouse/features.js';
-import { ConfigError, SluiceError, errorMessage } from './errors.js';
-import { silentLogger, type Logger } from './ops/log.js';
+import { checkClickHouse } from './clickhouse/check.js';
+import { insertSettings, UNKNOWN_SERVER } from './clickhouse/features.js';
+import { SluiceError, errorMessage } from './errors.js';
+import { checkKafka } from './kafka/check.js';
+import { Health } from './ops/health.js';
+import type { Logger } from './ops/log.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { retry } from './retry.js';
 import { startStatusServer, type HealthReport, type StatusServer } from './ops/server.js';
-import { isKafkaAuthError } from './kafka/security.js';
-import { createKafka, createSource, type Source } from './kafka/source.js';
-import { createWriter, type Writer } from './clickhouse/writer.js';
+import { createSource, type Source } from './kafka/source.js';
+import { createWriter, type Writer, type WriterOptions } from './clickhouse/writer.js';
 
 export interface Sink {
   start(): Promise<void>;
@@ -42,15 +44,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
   const metrics = createMetrics({ processMetrics: options.processMetrics ?? true });
   const abort = new AbortController();
   const backoff = { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs };
-  const writer: Writer = createWriter({
-    url: config.clickhouseUrl,
-    user: config.clickhouseUser,
-    password: config.clickhousePassword,
-    database: config.clickhouseDatabase,
-    caFile: config.clickhouseCaFile,
-    requestTimeoutMs: config.insertTimeoutMs,
-    maxOpenConnections: config.insertConcurrency + 2,
-  });
+  const writer: Writer = createWriter(writerOptions(config));
 
   let features = UNKNOWN_SERVER;
   const insertOptions = { skipUnknownFields: config.skipUnknownFields };
@@ -59,10 +53,6 @@ export function createSink(config: Config, log: Logger, options: { processMetric
   let server: StatusServer | undefined;
   let ticker: NodeJS.Timeout | undefined;
   let pinger: NodeJS.Timeout | undefined;
-  let lastTick = Date.now();
-  let joined = false;
-  let clickhouseOk = { ok: true, at: Date.now(), error: '' };
-  let crashed: string | undefined;
 
   const committer = new Committer(
     (offsets) => source!.commit(offsets),
@@ -72,19 +62,13 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     (topic, partition, next, ts) => pipeline.onCommitted(topic, partition, next, ts),
   );
   const pipeline = new Pipeline({
-    limits: { maxRows: config.batchMaxRows, maxBytes: config.batchMaxBytes, maxWaitMs: config.batchMaxWaitMs },
-    maxBufferBytes: config.maxBufferBytes,
-    maxRecordBytes: config.maxRecordBytes,
-    insertConcurrency: config.insertConcurrency,
+    ...pipelineSettings(config),
     backoff,
-    tables: config.tables,
     insert: (table, chunks, rows) => writer.insert(table, chunks, insertSettings(features, insertOptions, rows)),
     committer,
     get deadLetters() {
       return dlq;
     },
-    deadLetterGuard: new RatioGuard(config.dlqMaxRatio, config.dlqWindowMs),
-    deadLetterGuardRatio: config.dlqMaxRatio,
     pause: (tps) => source?.pause(tps),
     resume: (tps) => source?.resume(tps),
     metrics,
@@ -92,61 +76,14 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     signal: abort.signal,
   });
 
-  const live = (): HealthReport => {
-    const age = Date.now() - lastTick;
-    return age < 10_000 ? { ok: true, reasons: [] } : { ok: false, reasons: [`event loop has not turned for ${age} ms`] };
-  };
-  const ready = (): HealthReport => {
-    const reasons: string[] = [];
-    if (crashed) reasons.push(`consumer crashed: ${crashed}`);
-    if (!joined) reasons.push('not a member of the consumer group (joining or rebalancing)');
-    if (!clickhouseOk.ok) reasons.push(`ClickHouse unreachable (${config.clickhouseUrl}): ${clickhouseOk.error}`);
-    const now = Date.now();
-    for (const [key, s] of pipeline.stalled) {
-      if (now - s.since >= config.readyStallMs) reasons.push(`${key}: ${s.reason} (for ${Math.round((now - s.since) / 1000)} s)`);
-    }
-    metrics.ready.set(reasons.length === 0 ? 1 : 0);
-    return { ok: reasons.length === 0, reasons };
-  };
-
-  async function checkClickHouse(): Promise<void> {
-    try {
-      const version = await writer.serverVersion();
-      features = serverFeatures(version);
-      log.info('clickhouse.connected', { url: config.clickhouseUrl, version, features });
-    } catch (err) {
-      const e = err as SluiceError;
-      const setting = e.kind === 'fatal' ? 'SLUICE_CLICKHOUSE_USER' : 'SLUICE_CLICKHOUSE_URL';
-      throw new ConfigError(setting, `cannot use ClickHouse at ${config.clickhouseUrl}: ${errorMessage(err)}`);
-    }
-    for (const table of new Set(config.tables.values())) {
-      try {
-        await writer.checkTable(table);
-      } catch (err) {
-        throw new ConfigError('SLUICE_TABLE', `table ${config.clickhouseDatabase}.${table} is not usable: ${errorMessage(err)}`);
-      }
-    }
-  }
-
-  async function checkKafka(): Promise<void> {
-    // Its own client: few retries and no per-attempt error lines, so an
-    // unreachable broker gives one clear message within seconds.
-    const admin = createKafka(config, silentLogger, 2).admin();
-    try {
-      await admin.connect();
-      const existing = new Set(await admin.listTopics());
-      const missing = config.topics.filter((t) => !existing.has(t));
-      if (missing.length > 0) throw new ConfigError('SLUICE_TOPICS', `topic(s) ${missing.join(', ')} do not exist on ${config.kafkaBrokers.join(',')}`);
-    } catch (err) {
-      if (err instanceof ConfigError) throw err;
-      if (isKafkaAuthError(err)) {
-        throw new ConfigError('SLUICE_KAFKA_SASL_USERNAME', `Kafka at ${config.kafkaBrokers.join(',')} rejected the SASL credentials (check SLUICE_KAFKA_SASL_USERNAME, _PASSWORD, _MECHANISM)`);
-      }
-      throw new ConfigError('SLUICE_KAFKA_BROKERS', `cannot reach Kafka at ${config.kafkaBrokers.join(',')}: ${errorMessage(err)}`);
-    } finally {
-      await admin.disconnect().catch(() => {});
-    }
-  }
+  const health = new Health({
+    readyStallMs: config.readyStallMs,
+    clickhouseUrl: config.clickhouseUrl,
+    stalled: () => pipeline.stalled,
+    readyGauge: metrics.ready,
+  });
+  const live = () => health.live();
+  const ready = () => health.ready();
 
   return {
     metrics,
@@ -156,36 +93,37 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     live,
     ready,
     async start() {
-      await checkClickHouse();
+      features = await checkClickHouse(writer, { url: config.clickhouseUrl, database: config.clickhouseDatabase, tables: config.tables.values() });
+      log.info('clickhouse.connected', { url: config.clickhouseUrl, version: features.version, features });
       source = createSource(config, log, {
         onRecords: (topic, partition, records, hw) => pipeline.onRecords(topic, partition, records, hw),
         onRebalance: (phase, assignment) => {
           const generation = pipeline.newGeneration();
-          joined = phase === 'assigned';
+          health.groupJoined(phase === 'assigned');
           log.info(phase === 'assigned' ? 'group.assigned' : 'group.rebalancing', { generation, assignment });
         },
         onCrash: (error, restarting) => {
-          joined = false;
+          health.groupJoined(false);
           pipeline.newGeneration();
-          crashed = restarting ? undefined : errorMessage(error);
+          health.consumerCrashed(restarting ? undefined : errorMessage(error));
           log.error('kafka.consumer_crash', { error, restarting });
         },
       });
-      await checkKafka();
+      await checkKafka(config, config.topics);
       if (config.dlqTopic !== 'none') {
         dlq = createDeadLetterSink({ kafka: source.kafka, dlqSetting: config.dlqTopic });
         await dlq.connect();
       }
       if (config.metricsPort > 0) server = await startStatusServer(config.metricsPort, metrics.registry, { live, ready });
       ticker = setInterval(() => {
-        lastTick = Date.now();
+        health.tick();
         pipeline.tick();
         ready();
       }, TICK_MS);
       pinger = setInterval(() => {
         writer.ping().then(
-          () => (clickhouseOk = { ok: true, at: Date.now(), error: '' }),
-          (err: unknown) => (clickhouseOk = { ok: false, at: Date.now(), error: errorMessage(err) }),
+          () => health.clickhouse(undefined),
+          (err: unknown) => health.clickhouse(errorMessage(err)),
         );
       }, PING_MS);
       await source.start();
@@ -200,35 +138,69 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     async stop() {
       log.info('sink.stopping', { bufferedBytes: pipeline.bufferedBytes, deadlineMs: config.shutdownTimeoutMs });
       source?.pauseAll();
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs)));
-      const flushed = (async () => {
+      const flushed = await within(config.shutdownTimeoutMs, async () => {
         await pipeline.drain();
         await committer.flush();
-        return 'flushed' as const;
-      })();
-      const outcome = await Promise.race([flushed, deadline]);
-      clearTimeout(timer);
-      if (outcome === 'timeout') {
+      });
+      if (!flushed) {
         log.error('sink.shutdown_timeout', { bufferedBytes: pipeline.bufferedBytes, note: 'uncommitted records will be re-read after restart' });
         abort.abort();
       }
       clearInterval(ticker);
       clearInterval(pinger);
-      // Leaving the group hands our partitions over at once instead of after
-      // the session timeout.
-      await retry(async () => source?.stop(), {
-        ...backoff,
-        maxMs: 1000,
-        what: 'leave group',
-        signal: AbortSignal.timeout(5000),
-        classify: (err) => new SluiceError('transient', errorMessage(err)),
-      }).catch((err: unknown) => log.warn('kafka.disconnect_failed', { error: errorMessage(err) }));
+      if (source) await leaveGroup(source, backoff, log);
       await dlq?.disconnect().catch(() => {});
       await server?.close();
       await writer.close();
-      log.info('sink.stopped', { clean: outcome === 'flushed' });
-      return outcome === 'flushed';
+      log.info('sink.stopped', { clean: flushed });
+      return flushed;
     },
+  };
+}
+
+/** Runs `work`; true if it finished within `ms`, false if the time ran out first (work is then left running). */
+async function within(ms: number, work: () => Promise<void>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work().then(() => true as const), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Leaving the group hands our partitions over at once instead of after the session timeout. */
+async function leaveGroup(source: Source, backoff: { initialMs: number; maxMs: number }, log: Logger): Promise<void> {
+  await retry(async () => source.stop(), {
+    ...backoff,
+    maxMs: 1000,
+    what: 'leave group',
+    signal: AbortSignal.timeout(5000),
+    classify: (err) => new SluiceError('transient', errorMessage(err)),
+  }).catch((err: unknown) => log.warn('kafka.disconnect_failed', { error: errorMessage(err) }));
+}
+
+function writerOptions(config: Config): WriterOptions {
+  return {
+    url: config.clickhouseUrl,
+    user: config.clickhouseUser,
+    password: config.clickhousePassword,
+    database: config.clickhouseDatabase,
+    caFile: config.clickhouseCaFile,
+    requestTimeoutMs: config.insertTimeoutMs,
+    maxOpenConnections: config.insertConcurrency + 2,
+  };
+}
+
+/** The pipeline's settings that come straight from the configuration. */
+function pipelineSettings(config: Config) {
+  return {
+    limits: { maxRows: config.batchMaxRows, maxBytes: config.batchMaxBytes, maxWaitMs: config.batchMaxWaitMs },
+    maxBufferBytes: config.maxBufferBytes,
+    maxRecordBytes: config.maxRecordBytes,
+    insertConcurrency: config.insertConcurrency,
+    tables: config.tables,
+    deadLetterGuard: new RatioGuard(config.dlqMaxRatio, config.dlqWindowMs),
+    deadLetterGuardRatio: config.dlqMaxRatio,
   };
 }

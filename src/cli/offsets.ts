@@ -1,5 +1,5 @@
 /**
- * offsets-cli — `sluice offsets lag|find|reset`: arguments in, table or JSON out.
+ * offsets — `sluice offsets lag|find|reset`: arguments in, table or JSON out.
  *
  * Contract: `offsetsCommand` validates every argument before touching Kafka,
  * writes results to `io.out` and diagnostics to `io.err`, and returns the

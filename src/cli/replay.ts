@@ -1,6 +1,6 @@
 /**
- * replay-cli — `sluice replay`: arguments in, a progress bar on stderr, a
- * summary (text or JSON) out. The logic lives in replay.ts.
+ * replay — `sluice replay`: arguments in, a progress bar on stderr, a
+ * summary (text or JSON) out. The logic lives in dlq/replay.ts.
  *
  * Contract: `replayCommand(args, io)` validates every argument and the
  * connection settings before touching Kafka or ClickHouse, and returns the
@@ -10,7 +10,7 @@
  * from the sink's own variables (SLUICE_KAFKA_BROKERS, SLUICE_CLICKHOUSE_URL,
  * _USER, _PASSWORD, _DATABASE; defaults from config.ts SETTINGS), overridden
  * by --brokers and --clickhouse-url, and Kafka's TLS/SASL settings
- * (kafka-security.ts); no other SLUICE_* variable is read, so
+ * (kafka/security.ts); no other SLUICE_* variable is read, so
  * the sink's environment works as it is. The password is never printed.
  * With `io.isTTY`, one progress line is redrawn on `io.err` (carriage
  * return, at most ~10 times a second); otherwise there is no bar. Every

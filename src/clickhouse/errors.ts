@@ -39,7 +39,7 @@ const DATA_CODES = new Set([
 // database, permissions, a setting the server does not know.
 // Not listed, so transient: 1001 STD_EXCEPTION, which can be a bad_alloc
 // under memory pressure (invalid UTF-8, its other common cause, is caught
-// before the insert by encoder.ts precheck).
+// before the insert by formats/encoder.ts precheck).
 const FATAL_CODES = new Set([
   16, // NO_SUCH_COLUMN_IN_TABLE
   47, // UNKNOWN_IDENTIFIER

@@ -9,7 +9,7 @@
  * modern side against a current engine (chdb).
  *
  * Deduplication: batches are cut at the same offsets every time
- * (batcher.ts), so a batch re-read after a crash or rebalance is
+ * (pipeline/batcher.ts), so a batch re-read after a crash or rebalance is
  * byte-identical to its first insert. ClickHouse's insert deduplication
  * (Replicated*MergeTree by default, MergeTree with
  * non_replicated_deduplication_window) then drops the repeat. By default it

@@ -12,6 +12,10 @@
  * The body goes out as raw bytes through `exec` rather than `insert`, whose
  * JSON formats would JSON.stringify every row again: the Kafka message bytes
  * already are JSONEachRow rows (issue #5, no per-record parse/stringify).
+ *
+ * Stage: clickhouse/ owns the server: this writer (the only module that
+ * talks to @clickhouse/client), error classification (errors.ts) and what a
+ * server version supports (features.ts). It imports only ops/ and the base.
  */
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';

@@ -1,5 +1,5 @@
 /**
- * dlq — the dead-letter topic: where records ClickHouse rejects for their
+ * dead-letters — the dead-letter topic: where records ClickHouse rejects for their
  * content go, with everything needed to fix and replay them.
  *
  * Contract:
@@ -17,6 +17,11 @@
  *    records written over the last SLUICE_DLQ_WINDOW_MS, once at least
  *    DLQ_MIN_SAMPLE records were seen — a flood of rejections means a missing
  *    migration or a bad deploy, not bad records.
+ *
+ * Stage: dlq/ owns what happens to records that cannot be stored: the
+ * dead-letter topic (this file), isolating the rows ClickHouse rejects
+ * (isolate.ts) and `sluice replay` (replay*.ts). It may import formats/,
+ * clickhouse/, kafka/, ops/ and the base; never pipeline/, config or main.
  */
 import { Partitioners, type Kafka, type Producer, type IHeaders } from 'kafkajs';
 import type { SourceRecord } from '../kafka/record.js';

@@ -1,6 +1,9 @@
 /**
  * replay — land dead letters once their table or data is fixed: the logic
- * behind `sluice replay` (replay-cli.ts parses arguments and prints).
+ * behind `sluice replay` (cli/replay.ts parses arguments and prints). The
+ * loop is here; which letters (replay-plan.ts), reading them back
+ * (replay-letters.ts), where they go (replay-writer.ts) and the counts
+ * (replay-tally.ts) are its pieces.
  *
  * Contract:
  *  - Reads one dead-letter topic as consumer group `group`, per partition
@@ -38,37 +41,22 @@
  *    reading began is a ReplayFailedError carrying the counts so far.
  * Nothing here prints: progress and notices go to the caller's hooks.
  */
-import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type KafkaMessage, type Producer } from 'kafkajs';
-import type { SourceRecord } from '../kafka/record.js';
-import { classifyClickHouseError } from '../clickhouse/errors.js';
-import { HEADER, parseDeadLetterHeaders, truncateUtf8, type DeadLetterInfo } from './dead-letters.js';
-import { PRECHECK_MESSAGES, encode, precheck } from '../formats/encoder.js';
-import { insertSettings, serverFeatures, UNKNOWN_SERVER } from '../clickhouse/features.js';
-import { AbortedError, ClickHouseError, ConfigError, SluiceError, errorMessage } from '../errors.js';
-import { insertIsolating } from './isolate.js';
-import { createLogger } from '../ops/log.js';
+import { Partitioners, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
+import type { ClickHouseConnection } from '../clickhouse/writer.js';
+import { SluiceError } from '../errors.js';
 import { connect, disconnect, explainKafkaError, groupState, isActive, type OffsetsClient } from '../kafka/offsets.js';
-import { retry } from '../retry.js';
-import { createKafka } from '../kafka/source.js';
 import { PLAINTEXT, type KafkaSecurity } from '../kafka/security.js';
-import { VERSION } from '../version.js';
-import { createWriter, type ClickHouseConnection, type Writer } from '../clickhouse/writer.js';
+import { createKafka } from '../kafka/source.js';
+import { createLogger } from '../ops/log.js';
+import { planPartitions, selects, type OffsetBound, type PartitionPlan, type Selection } from './replay-plan.js';
+import { toLetter, type Failure, type Letter } from './replay-letters.js';
+import { byCount, Tally, type ErrorCount } from './replay-tally.js';
+import { ReplayWriter } from './replay-writer.js';
 
-/** Counts how often `sluice replay` re-dead-lettered a letter (absent on a letter the sink wrote). */
-export const REPLAY_ATTEMPTS_HEADER = HEADER.replayAttempts;
-
-/** A plain offset for every partition, or `P:O` pairs (then only the partitions named are read). */
-export type OffsetBound = { kind: 'all'; offset: number } | { kind: 'partitions'; offsets: ReadonlyMap<number, number> };
-
-/** Which letters to replay; every bound is inclusive, absent means unbounded. */
-export interface Selection {
-  /** On the failure time (`sluice.failed.at`), epoch ms. */
-  readonly fromTime?: number;
-  readonly toTime?: number;
-  readonly sourceTopics?: ReadonlySet<string>;
-  readonly tables?: ReadonlySet<string>;
-  readonly errorCodes?: ReadonlySet<number>;
-}
+// The pieces' public names, from where the replay's callers look for them.
+export { failureTime, planPartitions, selects, type OffsetBound, type PartitionPlan, type PlanInput, type Selection } from './replay-plan.js';
+export { REPLAY_ATTEMPTS_HEADER, replayAttempts, retryHeaders, sourceHeaders, toLetter, type Letter } from './replay-letters.js';
+export type { ErrorCount } from './replay-tally.js';
 
 export type ClickHouseTarget = ClickHouseConnection;
 
@@ -112,13 +100,6 @@ export interface ReplayHooks {
   onNotice?(line: string): void;
 }
 
-export interface ErrorCount {
-  readonly code: number | null;
-  readonly errorClass: string;
-  readonly count: number;
-  readonly example: string;
-}
-
 export interface ReplaySummary {
   readonly dlqTopic: string;
   readonly group: string;
@@ -153,192 +134,6 @@ export class ReplayFailedError extends SluiceError {
   }
 }
 
-// ---------------------------------------------------------------- selection
-
-/** When the letter failed: its `sluice.failed.at` header, else (unparsable) its Kafka timestamp. */
-export function failureTime(info: DeadLetterInfo, kafkaTimestamp: number): number {
-  const t = Date.parse(info.failedAt);
-  return Number.isFinite(t) ? t : kafkaTimestamp;
-}
-
-export function selects(sel: Selection, info: DeadLetterInfo, kafkaTimestamp: number): boolean {
-  if (sel.sourceTopics && !sel.sourceTopics.has(info.topic)) return false;
-  if (sel.tables && !sel.tables.has(info.table)) return false;
-  if (sel.errorCodes && (info.errorCode === undefined || !sel.errorCodes.has(info.errorCode))) return false;
-  if (sel.fromTime !== undefined || sel.toTime !== undefined) {
-    const t = failureTime(info, kafkaTimestamp);
-    if (sel.fromTime !== undefined && t < sel.fromTime) return false;
-    if (sel.toTime !== undefined && t > sel.toTime) return false;
-  }
-  return true;
-}
-
-// ---------------------------------------------------------------- planning
-
-export interface PartitionPlan {
-  readonly partition: number;
-  /** First offset to read. */
-  readonly start: number;
-  /** One past the last offset to read. */
-  readonly end: number;
-  /** The group's committed offset when the run began (null: never committed). */
-  readonly committed: number | null;
-  /** Offsets below this were resolved by earlier runs: skipped letters from here on must be kept for later. */
-  readonly resolvedBelow: number;
-}
-
-export interface PlanInput {
-  readonly topic: string;
-  readonly group: string;
-  readonly marks: ReadonlyMap<number, { low: number; high: number }>;
-  readonly committed: ReadonlyMap<number, number | null>;
-  readonly fromOffset?: OffsetBound;
-  readonly toOffset?: OffsetBound;
-  readonly startOver: boolean;
-  readonly dryRun: boolean;
-}
-
-/** Per partition, the offsets this run reads. Throws ConfigError naming the flag a bound breaks. */
-export function planPartitions(input: PlanInput): PartitionPlan[] {
-  const partitions = [...input.marks.keys()].sort((a, b) => a - b);
-  for (const [flag, bound] of [['--from-offset', input.fromOffset], ['--to-offset', input.toOffset]] as const) {
-    if (bound?.kind !== 'partitions') continue;
-    for (const p of bound.offsets.keys()) {
-      if (!input.marks.has(p)) throw new ConfigError(flag, `topic "${input.topic}" has no partition ${p} (it has 0..${partitions.length - 1})`);
-    }
-  }
-  const plans: PartitionPlan[] = [];
-  for (const partition of partitions) {
-    if (!named(input.fromOffset, partition) || !named(input.toOffset, partition)) continue;
-    const { low, high } = input.marks.get(partition)!;
-    const committed = input.committed.get(partition) ?? null;
-    // Retention may have deleted letters below a stale commit; a recreated topic may end below it.
-    const resolvedBelow = Math.min(Math.max(committed ?? low, low), high);
-    const start = startOffset(input, partition, low, high, resolvedBelow);
-    const to = boundAt(input.toOffset, partition);
-    const end = to === undefined ? high : Math.max(start, Math.min(high, to + 1));
-    plans.push({ partition, start, end, committed, resolvedBelow });
-  }
-  return plans;
-}
-
-function named(bound: OffsetBound | undefined, partition: number): boolean {
-  return bound?.kind !== 'partitions' || bound.offsets.has(partition);
-}
-
-function boundAt(bound: OffsetBound | undefined, partition: number): number | undefined {
-  if (!bound) return undefined;
-  return bound.kind === 'all' ? bound.offset : bound.offsets.get(partition);
-}
-
-function startOffset(input: PlanInput, partition: number, low: number, high: number, resolvedBelow: number): number {
-  const from = boundAt(input.fromOffset, partition);
-  if (from === undefined) return input.startOver ? low : resolvedBelow;
-  let start = from;
-  if (input.fromOffset!.kind === 'all') {
-    // One number for partitions of different lengths: clamp rather than refuse.
-    start = Math.min(Math.max(from, low), high);
-  } else if (from < low || from > high) {
-    throw new ConfigError('--from-offset', `offset ${from} for partition ${partition} is outside the log [${low}, ${high}]`);
-  }
-  if (start > resolvedBelow && !input.dryRun) {
-    // Committing past letters nobody replayed would hide them from every later run.
-    throw new ConfigError(
-      '--from-offset',
-      `partition ${partition}: starting at ${start} would move group "${input.group}" past offsets ${resolvedBelow}..${start - 1}, ` +
-        `which it has not replayed; start at or before ${resolvedBelow}, or first mark them done with ` +
-        `"sluice offsets reset --group ${input.group} --topic ${input.topic} --to-offset ${partition}:${start} --execute"`,
-    );
-  }
-  return start;
-}
-
-// ---------------------------------------------------------------- letters
-
-/** One record of the dead-letter topic, as read. */
-export interface Letter {
-  readonly record: SourceRecord & { readonly headers: IHeaders };
-  /** undefined: the record carries no sluice headers. */
-  readonly info: DeadLetterInfo | undefined;
-}
-
-interface Failure {
-  readonly letter: Letter;
-  readonly errorClass: string;
-  readonly code: number | undefined;
-  readonly message: string;
-}
-
-export function toLetter(m: KafkaMessage): Letter {
-  const headers = m.headers ?? {};
-  return {
-    record: { offset: Number(m.offset), timestamp: Number(m.timestamp), key: m.key, value: m.value, headers },
-    info: parseDeadLetterHeaders(headers),
-  };
-}
-
-export function replayAttempts(headers: IHeaders | undefined): number {
-  const v = headers?.[REPLAY_ATTEMPTS_HEADER];
-  const n = Number((Array.isArray(v) ? v[0] : v)?.toString() ?? '0');
-  return Number.isSafeInteger(n) && n > 0 ? n : 0;
-}
-
-/** The headers of a letter that failed again: the new error and time, one more attempt; the rest kept. */
-export function retryHeaders(headers: IHeaders, f: { errorClass: string; code: number | undefined; message: string }, failedAt: string): IHeaders {
-  return {
-    ...headers,
-    [HEADER.errorClass]: f.errorClass,
-    [HEADER.errorCode]: f.code === undefined ? '' : String(f.code),
-    [HEADER.errorMessage]: truncateUtf8(f.message, 1000),
-    [HEADER.version]: VERSION,
-    [HEADER.failedAt]: failedAt,
-    [REPLAY_ATTEMPTS_HEADER]: String(replayAttempts(headers) + 1),
-  };
-}
-
-/** The record's own headers, as its producer wrote them: every `sluice.*` one removed. */
-export function sourceHeaders(headers: IHeaders): IHeaders {
-  return Object.fromEntries(Object.entries(headers).filter(([k]) => !k.startsWith('sluice.')));
-}
-
-
-
-// ---------------------------------------------------------------- counting
-
-class Tally {
-  read = 0;
-  selected = 0;
-  replayed = 0;
-  stillFailing = 0;
-  skippedByFilter = 0;
-  deferred = 0;
-  notDeadLetters = 0;
-  readonly tables = new Map<string, { table: string; selected: number; replayed: number; stillFailing: number }>();
-  readonly failures = new Map<string, { code: number | null; errorClass: string; count: number; example: string }>();
-  readonly recorded = new Map<string, { code: number | null; errorClass: string; count: number; example: string }>();
-
-  table(name: string) {
-    let t = this.tables.get(name);
-    if (!t) this.tables.set(name, (t = { table: name, selected: 0, replayed: 0, stillFailing: 0 }));
-    return t;
-  }
-
-  static countError(into: Tally['failures'], code: number | undefined, errorClass: string, message: string): void {
-    const key = `${code ?? ''}|${errorClass}`;
-    const e = into.get(key);
-    if (e) e.count++;
-    else into.set(key, { code: code ?? null, errorClass, count: 1, example: message });
-  }
-}
-
-function groupInto<T>(map: Map<string, T[]>, key: string, item: T): void {
-  const list = map.get(key);
-  if (list) list.push(item);
-  else map.set(key, [item]);
-}
-
-const byCount = (a: ErrorCount, b: ErrorCount) => b.count - a.count || (a.code ?? -1) - (b.code ?? -1);
-
 // ---------------------------------------------------------------- the run
 
 interface PartitionState {
@@ -363,29 +158,34 @@ class ReplayRun {
   private readonly tally = new Tally();
   private readonly states = new Map<number, PartitionState>();
   private total = 0;
-  private writer: Writer | undefined;
-  private features = UNKNOWN_SERVER;
+  private readonly writer: ReplayWriter;
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
   private heartbeat: () => Promise<void> = async () => {};
   private failed = false;
   private settle: (err?: unknown) => void = () => {};
-  /** Tables known to exist and be readable in this run. */
-  private readonly checkedTables = new Set<string>();
-  private readonly partitionCounts = new Map<string, number>();
 
   constructor(
     private readonly opts: ReplayOptions,
     private readonly hooks: ReplayHooks,
     private readonly admin: OffsetsClient,
-  ) {}
+  ) {
+    this.writer = new ReplayWriter({
+      ...opts,
+      backoff: opts.backoff ?? DEFAULT_BACKOFF,
+      admin,
+      producer: () => this.producer!,
+      heartbeat: () => this.heartbeat(),
+      onNotice: hooks.onNotice,
+    });
+  }
 
   async run(): Promise<ReplaySummary> {
     const { opts } = this;
     const groupExisted = await this.prepare();
     if (this.total === 0) return this.summary();
     try {
-      if (!opts.dryRun && !opts.toSource) await this.openWriter();
+      if (!opts.dryRun && !opts.toSource) await this.writer.open();
       await this.consume();
     } catch (err) {
       const e = err instanceof SluiceError ? err : explainKafkaError(err, opts.brokers);
@@ -438,21 +238,10 @@ class ReplayRun {
     }
   }
 
-  private async openWriter(): Promise<void> {
-    const ch = this.opts.clickhouse;
-    this.writer = createWriter({ ...ch, requestTimeoutMs: 60_000, maxOpenConnections: 2 });
-    try {
-      // The same settings as the sink: only those this server knows.
-      this.features = serverFeatures(await this.writer.serverVersion());
-    } catch (err) {
-      throw new SluiceError('fatal', `cannot reach ClickHouse at ${ch.url}: ${errorMessage(err)}`, { cause: err });
-    }
-  }
-
   private async close(): Promise<void> {
     await this.consumer?.disconnect().catch(() => {});
     await this.producer?.disconnect().catch(() => {});
-    await this.writer?.close().catch(() => {});
+    await this.writer.close();
   }
 
   /** Joins the group and reads every open partition to its end, resolving chunk by chunk. */
@@ -583,8 +372,8 @@ class ReplayRun {
       tally.replayed += selected.length;
       for (const l of selected) tally.table(l.info!.table).replayed++;
     } else {
-      const failures = opts.toSource ? await this.republish(selected) : await this.land(s.plan.partition, selected);
-      await this.sendBack(s.plan.partition, failures, deferred);
+      const failures = opts.toSource ? await this.writer.republish(selected) : await this.writer.land(s.plan.partition, selected);
+      await this.writer.sendBack(s.plan.partition, failures, deferred);
       this.count(selected, failures);
     }
     await this.passed(s, chunk[chunk.length - 1]!.record.offset + 1);
@@ -605,138 +394,6 @@ class ReplayRun {
   }
 
   /** Inserts the letters into their tables, per table in offset order; returns the ones ClickHouse still rejects. */
-  private async land(partition: number, letters: Letter[]): Promise<Failure[]> {
-    const failures: Failure[] = [];
-    const byTable = new Map<string, Letter[]>();
-    for (const l of letters) groupInto(byTable, l.info!.table, l);
-    // Before any insert: a missing table found halfway would leave the rows
-    // already landed uncommitted, to be inserted again by the re-run.
-    for (const table of byTable.keys()) await this.checkTable(table);
-    for (const [table, group] of byTable) {
-      const ok: Letter[] = [];
-      for (const l of group) {
-        const reason = precheck(l.record, this.opts.maxRecordBytes);
-        if (reason) failures.push({ letter: l, errorClass: reason, code: undefined, message: PRECHECK_MESSAGES[reason] });
-        else ok.push(l);
-      }
-      const letterOf = new Map<SourceRecord, Letter>(ok.map((l) => [l.record, l]));
-      // No early stop (`unresolved` stays empty): a replay is where each letter's own verdict is wanted.
-      const { bad } = await insertIsolating(ok.map((l) => l.record), (slice) => this.insert(partition, table, slice));
-      for (const r of bad) failures.push({ letter: letterOf.get(r.record)!, errorClass: 'rejected', code: r.error.code, message: r.error.message });
-    }
-    return failures.sort((a, b) => a.letter.record.offset - b.letter.record.offset);
-  }
-
-  /** One slice as one INSERT; data errors go to the isolation. */
-  private async insert(partition: number, table: string, slice: readonly SourceRecord[]): Promise<void> {
-    await this.heartbeat().catch(() => {}); // a rebalance shows up at the commit; keep going until then
-    const body = encode(slice);
-    // Dead-letter offsets and bytes identify the rows: a re-run of an
-    // interrupted chunk is dropped as a repeat where the table deduplicates.
-    const settings = insertSettings(this.features, { skipUnknownFields: this.opts.skipUnknownFields }, {
-      topic: this.opts.dlqTopic,
-      partition,
-      firstOffset: slice[0]!.offset,
-      lastOffset: slice[slice.length - 1]!.offset,
-      chunks: body.chunks,
-    });
-    await this.clickhouse(`insert into table "${table}"`, () => this.writer!.insert(table, body.chunks, settings));
-  }
-
-  private async checkTable(table: string): Promise<void> {
-    if (this.checkedTables.has(table)) return;
-    await this.clickhouse(`table "${table}"`, () => this.writer!.checkTable(table));
-    this.checkedTables.add(table);
-  }
-
-  /**
-   * A ClickHouse request: transient failures retried with backoff (and
-   * announced), data errors rethrown as they are, fatal ones (credentials,
-   * missing table) end the run: someone is at the prompt to fix them.
-   */
-  private async clickhouse(what: string, op: () => Promise<void>): Promise<void> {
-    const stop = new AbortController();
-    let fatal: ClickHouseError | undefined;
-    try {
-      await retry(op, {
-        ...(this.opts.backoff ?? DEFAULT_BACKOFF),
-        what,
-        classify: classifyClickHouseError,
-        signal: stop.signal,
-        onRetry: (err, attempt, delayMs) => {
-          if (err.kind === 'fatal') {
-            fatal = err;
-            stop.abort();
-          } else {
-            this.hooks.onNotice?.(`${what} failed (${err.message}); retry ${attempt + 1} in ${delayMs} ms`);
-          }
-        },
-      });
-    } catch (err) {
-      if (fatal && err instanceof AbortedError) throw new SluiceError('fatal', `${what}: ${fatal.message}`, { cause: fatal });
-      throw err;
-    }
-  }
-
-  /** Produces the letters to their source topics (own headers only), each to its original partition when the topic still has it. */
-  private async republish(letters: Letter[]): Promise<Failure[]> {
-    if (letters.length === 0) return [];
-    const byTopic = new Map<string, Letter[]>();
-    for (const l of letters) groupInto(byTopic, l.info!.topic, l);
-    const topicMessages = [];
-    for (const [topic, group] of byTopic) {
-      const partitions = await this.partitionCount(topic);
-      topicMessages.push({
-        topic,
-        messages: group.map((l) => ({
-          key: l.record.key,
-          value: l.record.value,
-          timestamp: String(l.record.timestamp),
-          headers: sourceHeaders(l.record.headers),
-          partition: l.info!.partition >= 0 && l.info!.partition < partitions ? l.info!.partition : undefined,
-        })),
-      });
-    }
-    await this.producer!.sendBatch({ topicMessages, acks: -1 });
-    return [];
-  }
-
-  private async partitionCount(topic: string): Promise<number> {
-    let n = this.partitionCounts.get(topic);
-    if (n === undefined) {
-      try {
-        const meta = await this.admin.admin.fetchTopicMetadata({ topics: [topic] });
-        n = meta.topics[0]?.partitions.length ?? 0;
-      } catch (err) {
-        throw new SluiceError('fatal', `source topic "${topic}": ${explainKafkaError(err, this.opts.brokers).message}`, { cause: err });
-      }
-      this.partitionCounts.set(topic, n);
-    }
-    return n;
-  }
-
-  /** Produces still-failing letters (updated headers) and deferred ones (unchanged) back to the same partition, in offset order. */
-  private async sendBack(partition: number, failures: Failure[], deferred: Letter[]): Promise<void> {
-    if (failures.length === 0 && deferred.length === 0) return;
-    const failedAt = new Date().toISOString();
-    const out = [
-      ...failures.map((f) => ({ letter: f.letter, headers: retryHeaders(f.letter.record.headers, f, failedAt) })),
-      ...deferred.map((l) => ({ letter: l, headers: l.record.headers })),
-    ].sort((a, b) => a.letter.record.offset - b.letter.record.offset);
-    await this.producer!.send({
-      topic: this.opts.dlqTopic,
-      acks: -1,
-      messages: out.map(({ letter, headers }) => ({
-        partition,
-        key: letter.record.key,
-        value: letter.record.value,
-        timestamp: String(letter.record.timestamp),
-        headers,
-      })),
-    });
-  }
-
-  /** Marks offsets below `next` as done; commits them unless dry, never moving the group's offset back. */
   private async passed(s: PartitionState, next: number): Promise<void> {
     if (next <= s.position) return;
     s.position = next;

@@ -11,6 +11,10 @@
  * newline inside a value (pretty-printed JSON) is turned into a space: in
  * valid JSON it can only be whitespace between tokens, and left alone it
  * would split the record into rows and shift the server's "at row N".
+ *
+ * Stage: formats/ owns what a record's bytes mean and how they become an
+ * insert body. It may import clickhouse/ and kafka/ (types), ops/ and the
+ * base; never pipeline/, dlq/ or above.
  */
 import { isUtf8 } from 'node:buffer';
 import type { SourceRecord } from '../kafka/record.js';
@@ -35,7 +39,7 @@ export const PRECHECK_MESSAGES: Readonly<Record<PrecheckReason, string>> = {
 
 export function precheck(record: SourceRecord, maxRecordBytes: number): PrecheckReason | undefined {
   // Hot path: read a ChunkRecord's bytes in place rather than through a
-  // view per record; its chunk was UTF-8-checked as a whole (record.ts).
+  // view per record; its chunk was UTF-8-checked as a whole (kafka/record.ts).
   if (record instanceof ChunkRecord) {
     if (record.valueStart < 0 || record.valueEnd === record.valueStart) return 'null_value';
     return shape(record.chunk, record.valueStart, record.valueEnd, maxRecordBytes) ?? (record.utf8 || isUtf8(record.value!) ? undefined : 'invalid_utf8');
@@ -64,7 +68,7 @@ export interface Body {
 
 /**
  * The insert body for these records: values joined by '\n', one row each.
- * Zero-copy where it can be: a run of consecutive ChunkRecords (record.ts)
+ * Zero-copy where it can be: a run of consecutive ChunkRecords (kafka/record.ts)
  * is one slice of their chunk. Anything else is sent value + separator.
  */
 export function encode(records: readonly SourceRecord[]): Body {

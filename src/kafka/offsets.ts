@@ -1,6 +1,6 @@
 /**
  * offsets — read and move a consumer group's committed offsets (the logic
- * behind `sluice offsets`; offsets-cli.ts parses arguments and prints).
+ * behind `sluice offsets`; cli/offsets.ts parses arguments and prints).
  *
  * Contract: functions take a connected client and return plain rows; nothing
  * here prints or exits. Reading never commits for the group. `applyReset` is

@@ -15,6 +15,11 @@
  *    re-reads committed offsets after, so nothing from before the rebalance
  *    is delivered afterwards.
  *  - kafkajs logs go through the sink's JSON logger.
+ *
+ * Stage: kafka/ owns everything that speaks the Kafka protocol: this
+ * consumer, the record shape it hands on (record.ts), group offsets for the
+ * offset tools (offsets.ts) and TLS/SASL options (security.ts). It imports
+ * only ops/ and the base.
  */
 import { Kafka, logLevel as KafkaLogLevel, type Consumer, type LogEntry } from 'kafkajs';
 import { compactChunk, type RawMessage, type SourceRecord } from './record.js';

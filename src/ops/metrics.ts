@@ -6,6 +6,10 @@
  * process). Modules update metrics through the typed handles below; nothing
  * else in the code base touches prom-client. The README's metrics table
  * lists the same names.
+ *
+ * Stage: ops/ owns what on-call sees: metrics (here), the /metrics,
+ * /healthz and /readyz server (server.ts) and JSON logs (log.ts). It
+ * imports only the base (errors, retry, version) and libraries.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 

@@ -15,7 +15,7 @@
  * boundary) cuts the same batches, or falls back in step at the next window
  * after an age- or shutdown-cut one: the re-inserts are byte-identical to
  * the first ones, which ClickHouse's insert deduplication recognises
- * (features.ts says why no token is used instead).
+ * (clickhouse/features.ts says why no token is used instead).
  */
 import type { SourceRecord } from '../kafka/record.js';
 

@@ -16,6 +16,11 @@
  *    re-reads from the last committed offset (invariant 1).
  *  - `drain()` (shutdown) seals every open batch, stops taking records and
  *    resolves once all of them are written and acknowledged.
+ *
+ * Stage: pipeline/ owns the journey of a partition's records between fetch
+ * and commit: batching (batcher.ts), the per-partition write path
+ * (worker.ts), in-order commits (committer.ts) and backpressure (here). It
+ * may import dlq/, formats/, clickhouse/, kafka/, ops/ and the base.
  */
 import PQueue from 'p-queue';
 import type { BatchLimits, SourceRecord } from './batcher.js';

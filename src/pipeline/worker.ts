@@ -44,7 +44,7 @@ export interface WorkerDeps {
   readonly insert: (table: string, chunks: readonly Buffer[], rows: InsertIdentity) => Promise<void>;
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;
-  /** The dead-letter ratio guard (dlq.ts RatioGuard). */
+  /** The dead-letter ratio guard (dlq/dead-letters.ts RatioGuard). */
   readonly deadLetterGuard: { allows(bad: number, total: number): boolean; record(total: number, bad: number): void };
   /** SLUICE_DLQ_MAX_RATIO, for messages. */
   readonly deadLetterGuardRatio: number;

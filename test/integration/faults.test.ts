@@ -194,7 +194,7 @@ describe('fault tolerance', () => {
     await client().command({ query: `RENAME TABLE ${table} TO ${table}_away` });
     await produce(topic, ids(N), partitions);
     await waitFor('partitions paused by backpressure', async () => (await metricSum(port, 'sluice_paused_partitions')) >= 1);
-    // source.ts: a fetch is at most 1 MiB here and one partition's share a quarter of it;
+    // kafka/source.ts: a fetch is at most 1 MiB here and one partition's share a quarter of it;
     // each partition can deliver one more share after the cap is reached.
     const bound = cap + partitions * (256 << 10);
     let peak = 0;

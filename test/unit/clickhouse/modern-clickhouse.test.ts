@@ -3,7 +3,7 @@
  * (chdb, ClickHouse 26.x in-process; the local server is Debian's 18.16):
  * every setting sluice sends exists there, an INSERT with exactly those
  * settings works, a byte-identical re-insert (what a re-read batch is, see
- * batcher.ts) is deduplicated while different rows are not, and the
+ * pipeline/batcher.ts) is deduplicated while different rows are not, and the
  * engine's real error messages classify as sluice expects.
  */
 import { createRequire } from 'node:module';

@@ -21,7 +21,7 @@ function sent(body: Body): string {
   return all.toString();
 }
 
-/** Records as the source delivers them: compacted into one chunk (record.ts). */
+/** Records as the source delivers them: compacted into one chunk (kafka/record.ts). */
 function chunk(values: (string | null)[], firstOffset = 0): ReturnType<typeof compactChunk> {
   const messages: RawMessage[] = values.map((v, i) => ({
     offset: String(firstOffset + i),
@@ -172,7 +172,7 @@ describe('encode', () => {
   });
 });
 
-describe('encode: records compacted into chunks (record.ts)', () => {
+describe('encode: records compacted into chunks (kafka/record.ts)', () => {
   it('sends a run of consecutive records as one slice of their chunk, without copying', () => {
     const records = chunk(['{"id":1}', '{"id":2}', '{"id":3}']);
     const body = encode(records);

@@ -552,7 +552,7 @@ describe('Pipeline: rebalance (newGeneration)', () => {
   });
 
   // Regression (open bug): an abandoned worker stalled on a rejected batch
-  // (no dead-letter topic) keeps retrying it forever (worker.ts writeOrStall
+  // (no dead-letter topic) keeps retrying it forever (pipeline/worker.ts writeOrStall
   // never checks `abandoned`) and keeps writing its stall into
   // pipeline.stalled, so /readyz stays false for a partition this member no
   // longer owns, and the zombie loop outlives every rebalance.

@@ -1,0 +1,205 @@
+/**
+ * replay-writer — where `sluice replay` puts letters: into their ClickHouse
+ * tables through the sink's own insert path, republished to their source
+ * topic, or produced back to the dead-letter topic when they still fail.
+ *
+ * Contract:
+ *  - `land` inserts a chunk's letters per table, in offset order (precheck →
+ *    encode → insert with the sink's settings and transient retries →
+ *    isolate rejected rows), after checking every table of the chunk; it
+ *    returns the letters ClickHouse still rejects, in offset order.
+ *  - A ClickHouse error that needs an operator (credentials, missing table)
+ *    ends the run as a fatal SluiceError instead of retrying forever:
+ *    someone is at the prompt.
+ *  - `republish` produces letters to their source topics (own headers only),
+ *    each to its original partition when the topic still has it; `sendBack`
+ *    produces still-failing (updated headers) and deferred (unchanged)
+ *    letters back to the dead-letter partition, in offset order. Both resolve
+ *    once acknowledged by all in-sync replicas (acks = -1).
+ */
+import type { Producer } from 'kafkajs';
+import { classifyClickHouseError } from '../clickhouse/errors.js';
+import { insertSettings, serverFeatures, UNKNOWN_SERVER } from '../clickhouse/features.js';
+import { createWriter, type ClickHouseConnection, type Writer } from '../clickhouse/writer.js';
+import { AbortedError, ClickHouseError, SluiceError, errorMessage } from '../errors.js';
+import { PRECHECK_MESSAGES, encode, precheck } from '../formats/encoder.js';
+import { explainKafkaError, type OffsetsClient } from '../kafka/offsets.js';
+import type { SourceRecord } from '../kafka/record.js';
+import { retry } from '../retry.js';
+import { insertIsolating } from './isolate.js';
+import { retryHeaders, sourceHeaders, type Failure, type Letter } from './replay-letters.js';
+import { groupInto } from './replay-tally.js';
+
+export interface ReplayWriterDeps {
+  readonly brokers: string[];
+  readonly clickhouse: ClickHouseConnection;
+  readonly dlqTopic: string;
+  readonly maxRecordBytes: number;
+  readonly skipUnknownFields: boolean;
+  readonly backoff: { initialMs: number; maxMs: number };
+  readonly admin: OffsetsClient;
+  /** The run's producer (created once it joins). */
+  readonly producer: () => Producer;
+  /** Heartbeat of the batch being resolved: long inserts keep the group membership. */
+  readonly heartbeat: () => Promise<void>;
+  readonly onNotice: ((line: string) => void) | undefined;
+}
+
+export class ReplayWriter {
+  private writer: Writer | undefined;
+  private features = UNKNOWN_SERVER;
+  /** Tables known to exist and be readable in this run. */
+  private readonly checkedTables = new Set<string>();
+  private readonly partitionCounts = new Map<string, number>();
+
+  constructor(private readonly deps: ReplayWriterDeps) {}
+
+  /** Connects to ClickHouse and learns its version (for the sink's settings). */
+  async open(): Promise<void> {
+    const ch = this.deps.clickhouse;
+    this.writer = createWriter({ ...ch, requestTimeoutMs: 60_000, maxOpenConnections: 2 });
+    try {
+      // The same settings as the sink: only those this server knows.
+      this.features = serverFeatures(await this.writer.serverVersion());
+    } catch (err) {
+      throw new SluiceError('fatal', `cannot reach ClickHouse at ${ch.url}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.writer?.close().catch(() => {});
+  }
+
+  async land(partition: number, letters: Letter[]): Promise<Failure[]> {
+    const failures: Failure[] = [];
+    const byTable = new Map<string, Letter[]>();
+    for (const l of letters) groupInto(byTable, l.info!.table, l);
+    // Before any insert: a missing table found halfway would leave the rows
+    // already landed uncommitted, to be inserted again by the re-run.
+    for (const table of byTable.keys()) await this.checkTable(table);
+    for (const [table, group] of byTable) {
+      const ok: Letter[] = [];
+      for (const l of group) {
+        const reason = precheck(l.record, this.deps.maxRecordBytes);
+        if (reason) failures.push({ letter: l, errorClass: reason, code: undefined, message: PRECHECK_MESSAGES[reason] });
+        else ok.push(l);
+      }
+      const letterOf = new Map<SourceRecord, Letter>(ok.map((l) => [l.record, l]));
+      // No early stop (`unresolved` stays empty): a replay is where each letter's own verdict is wanted.
+      const { bad } = await insertIsolating(ok.map((l) => l.record), (slice) => this.insert(partition, table, slice));
+      for (const r of bad) failures.push({ letter: letterOf.get(r.record)!, errorClass: 'rejected', code: r.error.code, message: r.error.message });
+    }
+    return failures.sort((a, b) => a.letter.record.offset - b.letter.record.offset);
+  }
+
+  /** One slice as one INSERT; data errors go to the isolation. */
+  private async insert(partition: number, table: string, slice: readonly SourceRecord[]): Promise<void> {
+    await this.deps.heartbeat().catch(() => {}); // a rebalance shows up at the commit; keep going until then
+    const body = encode(slice);
+    // Dead-letter offsets and bytes identify the rows: a re-run of an
+    // interrupted chunk is dropped as a repeat where the table deduplicates.
+    const settings = insertSettings(this.features, { skipUnknownFields: this.deps.skipUnknownFields }, {
+      topic: this.deps.dlqTopic,
+      partition,
+      firstOffset: slice[0]!.offset,
+      lastOffset: slice[slice.length - 1]!.offset,
+      chunks: body.chunks,
+    });
+    await this.clickhouse(`insert into table "${table}"`, () => this.writer!.insert(table, body.chunks, settings));
+  }
+
+  private async checkTable(table: string): Promise<void> {
+    if (this.checkedTables.has(table)) return;
+    await this.clickhouse(`table "${table}"`, () => this.writer!.checkTable(table));
+    this.checkedTables.add(table);
+  }
+
+  /**
+   * A ClickHouse request: transient failures retried with backoff (and
+   * announced), data errors rethrown as they are, fatal ones (credentials,
+   * missing table) end the run: someone is at the prompt to fix them.
+   */
+  private async clickhouse(what: string, op: () => Promise<void>): Promise<void> {
+    const stop = new AbortController();
+    let fatal: ClickHouseError | undefined;
+    try {
+      await retry(op, {
+        ...this.deps.backoff,
+        what,
+        classify: classifyClickHouseError,
+        signal: stop.signal,
+        onRetry: (err, attempt, delayMs) => {
+          if (err.kind === 'fatal') {
+            fatal = err;
+            stop.abort();
+          } else {
+            this.deps.onNotice?.(`${what} failed (${err.message}); retry ${attempt + 1} in ${delayMs} ms`);
+          }
+        },
+      });
+    } catch (err) {
+      if (fatal && err instanceof AbortedError) throw new SluiceError('fatal', `${what}: ${fatal.message}`, { cause: fatal });
+      throw err;
+    }
+  }
+
+  /** Produces the letters to their source topics (own headers only), each to its original partition when the topic still has it. */
+  async republish(letters: Letter[]): Promise<Failure[]> {
+    if (letters.length === 0) return [];
+    const byTopic = new Map<string, Letter[]>();
+    for (const l of letters) groupInto(byTopic, l.info!.topic, l);
+    const topicMessages = [];
+    for (const [topic, group] of byTopic) {
+      const partitions = await this.partitionCount(topic);
+      topicMessages.push({
+        topic,
+        messages: group.map((l) => ({
+          key: l.record.key,
+          value: l.record.value,
+          timestamp: String(l.record.timestamp),
+          headers: sourceHeaders(l.record.headers),
+          partition: l.info!.partition >= 0 && l.info!.partition < partitions ? l.info!.partition : undefined,
+        })),
+      });
+    }
+    await this.deps.producer().sendBatch({ topicMessages, acks: -1 });
+    return [];
+  }
+
+  private async partitionCount(topic: string): Promise<number> {
+    let n = this.partitionCounts.get(topic);
+    if (n === undefined) {
+      try {
+        const meta = await this.deps.admin.admin.fetchTopicMetadata({ topics: [topic] });
+        n = meta.topics[0]?.partitions.length ?? 0;
+      } catch (err) {
+        throw new SluiceError('fatal', `source topic "${topic}": ${explainKafkaError(err, this.deps.brokers).message}`, { cause: err });
+      }
+      this.partitionCounts.set(topic, n);
+    }
+    return n;
+  }
+
+  /** Produces still-failing letters (updated headers) and deferred ones (unchanged) back to the same partition, in offset order. */
+  async sendBack(partition: number, failures: Failure[], deferred: Letter[]): Promise<void> {
+    if (failures.length === 0 && deferred.length === 0) return;
+    const failedAt = new Date().toISOString();
+    const out = [
+      ...failures.map((f) => ({ letter: f.letter, headers: retryHeaders(f.letter.record.headers, f, failedAt) })),
+      ...deferred.map((l) => ({ letter: l, headers: l.record.headers })),
+    ].sort((a, b) => a.letter.record.offset - b.letter.record.offset);
+    await this.deps.producer().send({
+      topic: this.deps.dlqTopic,
+      acks: -1,
+      messages: out.map(({ letter, headers }) => ({
+        partition,
+        key: letter.record.key,
+        value: letter.record.value,
+        timestamp: String(letter.record.timestamp),
+        headers,
+      })),
+    });
+  }
+
+  /** Marks offsets below `next` as done; commits them unless dry, never moving the group's offset back. */
+}
