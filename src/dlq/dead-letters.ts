@@ -23,10 +23,11 @@
  * (isolate.ts) and `sluice replay` (replay*.ts). It may import formats/,
  * clickhouse/, kafka/, ops/ and the base; never pipeline/, config or main.
  */
-import { Partitioners, type Kafka, type Producer, type IHeaders } from 'kafkajs';
+import kafkajs, { Partitioners, type Admin, type IHeaders, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { SourceRecord } from '../kafka/record.js';
 import type { PrecheckReason } from '../formats/encoder.js';
 import { VERSION } from '../version.js';
+import { fitLetter, packLetters } from './fit.js';
 
 /** A record the sink will not write, and why. */
 export interface DeadLetter {
@@ -38,8 +39,13 @@ export interface DeadLetter {
 }
 
 export interface DeadLetterSink {
-  /** Resolves once every letter is acknowledged by all in-sync replicas. */
-  send(source: { topic: string; partition: number; table: string }, letters: readonly DeadLetter[]): Promise<void>;
+  /**
+   * Resolves once every letter is acknowledged by all in-sync replicas, with
+   * how many had to be cut to fit the topic (fit.ts). `progress.sent` counts
+   * the letters already acknowledged: a retry with the same letters and the
+   * same progress object resumes after them instead of producing them twice.
+   */
+  send(source: { topic: string; partition: number; table: string }, letters: readonly DeadLetter[], progress?: { sent: number }): Promise<{ truncated: number }>;
 }
 
 export const HEADER = {
@@ -69,27 +75,85 @@ export interface DeadLetterSinkOptions {
   readonly dlqSetting: string;
 }
 
+// kafkajs is CommonJS and Node's ESM loader cannot see this export by name.
+const { ConfigResourceTypes } = kafkajs;
+
+/** Kafka's default max.message.bytes, for a broker that will not say. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1048588;
+
 export function createDeadLetterSink(opts: DeadLetterSinkOptions): DeadLetterSink & { connect(): Promise<void>; disconnect(): Promise<void> } {
   const producer: Producer = opts.kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: 5 } });
+  let admin: Admin | undefined;
+  // Per topic; forgotten when the broker still says "too large" (the topic's setting changed).
+  const limits = new Map<string, number>();
+  const limitOf = async (topic: string): Promise<number> => {
+    let limit = limits.get(topic);
+    if (limit === undefined) {
+      if (!admin) {
+        admin = opts.kafka.admin();
+        await admin.connect();
+      }
+      limit = await maxMessageBytes(admin, topic);
+      limits.set(topic, limit);
+    }
+    return limit;
+  };
   return {
     connect: () => producer.connect(),
-    disconnect: () => producer.disconnect(),
-    async send(source, letters) {
+    async disconnect() {
+      await admin?.disconnect().catch(() => {});
+      await producer.disconnect();
+    },
+    async send(source, letters, progress = { sent: 0 }) {
       const topic = dlqTopicFor(opts.dlqSetting, source.topic);
       if (!topic) throw new Error('dead-lettering is off');
+      const limit = await limitOf(topic);
       const failedAt = new Date().toISOString();
-      await producer.send({
-        topic,
-        acks: -1,
-        messages: letters.map((l) => ({
-          key: l.record.key,
-          value: l.record.value,
-          timestamp: String(l.record.timestamp),
-          headers: headersFor(source, l, failedAt),
-        })),
+      let truncated = 0;
+      const messages = letters.slice(progress.sent).map((l) => {
+        const m: Message = { key: l.record.key, value: l.record.value, timestamp: String(l.record.timestamp), headers: headersFor(source, l, failedAt) };
+        const fitted = fitLetter(m, limit);
+        if (fitted !== m) truncated++;
+        return fitted;
       });
+      for (const run of packLetters(messages, limit)) {
+        try {
+          await producer.send({ topic, acks: -1, messages: run });
+        } catch (err) {
+          if ((err as { type?: unknown }).type === 'MESSAGE_TOO_LARGE') limits.delete(topic);
+          throw err;
+        }
+        progress.sent += run.length;
+      }
+      return { truncated };
     },
   };
+}
+
+/**
+ * The largest record batch `topic` accepts: its max.message.bytes, or for a
+ * topic that does not exist yet (auto-created on the first produce) the
+ * broker's message.max.bytes, or Kafka's default.
+ */
+export async function maxMessageBytes(admin: Admin, topic: string): Promise<number> {
+  const read = (r: { resources: Array<{ configEntries: Array<{ configName: string; configValue: string }> }> }, name: string) => {
+    const v = Number(r.resources[0]?.configEntries.find((e) => e.configName === name)?.configValue);
+    return Number.isSafeInteger(v) && v > 0 ? v : undefined;
+  };
+  try {
+    const r = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] });
+    const v = read(r, 'max.message.bytes');
+    if (v !== undefined) return v;
+  } catch {
+    /* no such topic yet: the broker's default applies to it */
+  }
+  try {
+    const { brokers } = await admin.describeCluster();
+    const r = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.BROKER, name: String(brokers[0]?.nodeId ?? 0), configNames: ['message.max.bytes'] }] });
+    return read(r, 'message.max.bytes') ?? DEFAULT_MAX_MESSAGE_BYTES;
+  } catch {
+    return DEFAULT_MAX_MESSAGE_BYTES;
+  }
 }
 
 function headersFor(source: { topic: string; partition: number; table: string }, l: DeadLetter, failedAt: string): IHeaders {

@@ -26,6 +26,7 @@ import { PRECHECK_MESSAGES, encode, precheck } from '../formats/encoder.js';
 import { explainKafkaError, type OffsetsClient } from '../kafka/offsets.js';
 import type { SourceRecord } from '../kafka/record.js';
 import { retry } from '../retry.js';
+import { TRUNCATED_HEADER } from './fit.js';
 import { insertIsolating } from './isolate.js';
 import { retryHeaders, sourceHeaders, type Failure, type Letter } from './replay-letters.js';
 import { groupInto } from './replay-tally.js';
@@ -80,6 +81,11 @@ export class ReplayWriter {
     for (const [table, group] of byTable) {
       const ok: Letter[] = [];
       for (const l of group) {
+        const cut = truncated(l);
+        if (cut) {
+          failures.push(cut);
+          continue;
+        }
         const reason = precheck(l.record, this.deps.maxRecordBytes);
         if (reason) failures.push({ letter: l, errorClass: reason, code: undefined, message: PRECHECK_MESSAGES[reason] });
         else ok.push(l);
@@ -144,8 +150,10 @@ export class ReplayWriter {
   }
 
   /** Produces the letters to their source topics (own headers only), each to its original partition when the topic still has it. */
-  async republish(letters: Letter[]): Promise<Failure[]> {
-    if (letters.length === 0) return [];
+  async republish(all: Letter[]): Promise<Failure[]> {
+    const failures = all.map(truncated).filter((f): f is Failure => f !== undefined);
+    const letters = all.filter((l) => !failures.some((f) => f.letter === l));
+    if (letters.length === 0) return failures;
     const byTopic = new Map<string, Letter[]>();
     for (const l of letters) groupInto(byTopic, l.info!.topic, l);
     const topicMessages = [];
@@ -163,7 +171,7 @@ export class ReplayWriter {
       });
     }
     await this.deps.producer().sendBatch({ topicMessages, acks: -1 });
-    return [];
+    return failures;
   }
 
   private async partitionCount(topic: string): Promise<number> {
@@ -202,4 +210,16 @@ export class ReplayWriter {
   }
 
   /** Marks offsets below `next` as done; commits them unless dry, never moving the group's offset back. */
+}
+
+/**
+ * A letter cut to fit the dead-letter topic (fit.ts) holds only part of its
+ * record: inserting or republishing it would store a wrong row. It fails,
+ * naming where the whole record is.
+ */
+function truncated(l: Letter): Failure | undefined {
+  if (l.record.headers[TRUNCATED_HEADER] === undefined) return undefined;
+  const { topic, partition, offset } = l.info!;
+  const message = `letter was cut to fit the dead-letter topic; the whole record is ${topic} partition ${partition} offset ${offset} (while the source retains it)`;
+  return { letter: l, errorClass: 'truncated', code: undefined, message };
 }

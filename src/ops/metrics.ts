@@ -20,6 +20,7 @@ export interface Metrics {
   readonly recordsConsumed: Counter<'topic'>;
   readonly recordsInserted: Counter<'topic' | 'table'>;
   readonly recordsDeadLettered: Counter<'topic' | 'table' | 'reason'>;
+  readonly deadLettersTruncated: Counter<'topic'>;
   readonly bytesInserted: Counter<'topic' | 'table'>;
   readonly batchesInserted: Counter<'topic' | 'table'>;
   readonly batchRows: Histogram<'table'>;
@@ -47,6 +48,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       name: `${PREFIX}records_dead_lettered_total`,
       help: 'Records sent to the dead-letter topic, by reason.',
       labelNames: ['topic', 'table', 'reason'],
+      registers: r,
+    }),
+    deadLettersTruncated: new Counter({
+      name: `${PREFIX}dead_letters_truncated_total`,
+      help: 'Dead letters cut to fit the dead-letter topic (marked sluice.truncated; the source offset is kept).',
+      labelNames: ['topic'],
       registers: r,
     }),
     bytesInserted: new Counter({ name: `${PREFIX}bytes_inserted_total`, help: 'Message value bytes written to ClickHouse.', labelNames: ['topic', 'table'], registers: r }),

@@ -237,18 +237,33 @@ export class PartitionWorker {
 
   private async deadLetter(letters: DeadLetter[], meta: Record<string, unknown>): Promise<void> {
     const sink = this.deps.deadLetters!;
-    await retry(() => sink.send({ topic: this.topic, partition: this.partition, table: this.table }, letters), {
+    // Shared by every attempt: a retry resumes after the letters already acknowledged.
+    const progress = { sent: 0 };
+    let stalled = false;
+    const { truncated } = await retry(() => sink.send({ topic: this.topic, partition: this.partition, table: this.table }, letters, progress), {
       ...this.deps.backoff,
       what: 'dead-letter produce',
       signal: this.signal,
       classify: (err) => classifyKafka(err),
       onRetry: (err, attempt, delayMs) => {
         this.deps.metrics.retries.inc({ operation: 'dead_letter', kind: err.kind });
-        this.log.warn('dlq.retry', { ...meta, error: err.message, attempt, delayMs });
+        const fields = { ...meta, error: err.message, kind: err.kind, attempt, delayMs, sent: progress.sent, of: letters.length };
+        // A produce the broker refuses outright, or one failing for a while,
+        // holds the partition: say so where on-call looks (/readyz, error log).
+        if (err.kind === 'fatal' || attempt >= 3) {
+          if (!stalled) this.log.error('dlq.produce_failing', fields);
+          else this.log.warn('dlq.retry', fields);
+          stalled = true;
+          this.stall(`dead-letter produce failing (${err.kind}): ${err.message}`);
+        } else {
+          this.log.warn('dlq.retry', fields);
+        }
       },
     });
+    if (stalled) this.stall(undefined);
     for (const l of letters) this.deps.metrics.recordsDeadLettered.inc({ topic: this.topic, table: this.table, reason: l.reason });
-    this.log.warn('dlq.sent', { ...meta, deadLetters: letters.length, offsets: letters.slice(0, 20).map((l) => l.record.offset) });
+    if (truncated > 0) this.deps.metrics.deadLettersTruncated.inc({ topic: this.topic }, truncated);
+    this.log.warn('dlq.sent', { ...meta, deadLetters: letters.length, truncated, offsets: letters.slice(0, 20).map((l) => l.record.offset) });
   }
 
   /** One slice as one INSERT, retrying everything but data errors. */

@@ -7,6 +7,7 @@
 import type { IHeaders, Kafka, ProducerRecord } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import type { SourceRecord } from '../../../src/pipeline/batcher.js';
+import { ORIGINAL_BYTES_HEADER, TRUNCATED_HEADER, fitLetter, packLetters, recordBound } from '../../../src/dlq/fit.js';
 import { DLQ_MIN_SAMPLE, HEADER, RatioGuard, createDeadLetterSink, dlqTopicFor, parseDeadLetterHeaders } from '../../../src/dlq/dead-letters.js';
 import { VERSION } from '../../../src/version.js';
 import type { DeadLetter } from '../../../src/pipeline/worker.js';
@@ -88,11 +89,16 @@ describe('parseDeadLetterHeaders', () => {
   });
 });
 
-/** A kafkajs stand-in: `producer()` returns an object recording each send. */
-function fakeKafka() {
+/** A kafkajs stand-in: `producer()` returns an object recording each send; `admin()` reports the topic's size limit. */
+function fakeKafka(maxMessageBytes = 1_048_588) {
   const sent: ProducerRecord[] = [];
   const producerOptions: unknown[] = [];
   const kafka = {
+    admin: () => ({
+      connect: async () => {},
+      disconnect: async () => {},
+      describeConfigs: async () => ({ resources: [{ configEntries: [{ configName: 'max.message.bytes', configValue: String(maxMessageBytes) }] }] }),
+    }),
     producer: (opts: unknown) => {
       producerOptions.push(opts);
       return {
@@ -290,5 +296,55 @@ describe('RatioGuard (injected clock)', () => {
     const one = guard(1, 60_000, 100).g;
     one.record(1000, 1000);
     expect(one.allows(500, 500)).toBe(true);
+  });
+});
+
+describe('dead letters fit the topic (fit.ts through the sink)', () => {
+  const source = { topic: 'orders', partition: 0, table: 'orders_tbl' };
+
+  it('splits letters into produce requests within max.message.bytes, in order, and resumes after acknowledged ones', async () => {
+    const { kafka, sent } = fakeKafka(10_000);
+    const sink = createDeadLetterSink({ kafka, dlqSetting: '' });
+    const letters = [1, 2, 3, 4, 5].map((o) => letter(o, {}, { value: Buffer.alloc(3_000, 'x') }));
+    const progress = { sent: 0 };
+    expect(await sink.send(source, letters, progress)).toEqual({ truncated: 0 });
+    expect(sent.length).toBeGreaterThan(1);
+    expect(sent.flatMap((r) => r.messages.map((m) => Number(m.headers![HEADER.offset])))).toEqual([1, 2, 3, 4, 5]);
+    expect(progress.sent).toBe(5);
+    for (const r of sent) expect(61 + r.messages.reduce((n, m) => n + recordBound(m), 0)).toBeLessThanOrEqual(10_000);
+    // A retry with the same progress produces nothing twice.
+    sent.length = 0;
+    await sink.send(source, letters, progress);
+    expect(sent).toHaveLength(0);
+  });
+
+  it('cuts a letter that can never fit, marks it, and keeps the source coordinates', async () => {
+    const { kafka, sent } = fakeKafka(10_000);
+    const sink = createDeadLetterSink({ kafka, dlqSetting: '' });
+    const big = Buffer.alloc(50_000, 'y');
+    expect(await sink.send(source, [letter(7, {}, { value: big })])).toEqual({ truncated: 1 });
+    const m = sent[0]!.messages[0]!;
+    expect(m.headers![TRUNCATED_HEADER]).toBe('value');
+    expect(m.headers![ORIGINAL_BYTES_HEADER]).toBe(String(50_000 + 2));
+    expect(m.headers![HEADER.offset]).toBe('7');
+    expect(big.subarray(0, (m.value as Buffer).length).equals(m.value as Buffer)).toBe(true);
+    expect(61 + recordBound(m)).toBeLessThanOrEqual(10_000);
+  });
+
+  it('drops the record\'s own headers (not the sluice ones) when they alone are too large', () => {
+    const m = { key: Buffer.from('k'), value: Buffer.from('{}'), headers: { 'x-huge': Buffer.alloc(20_000), [HEADER.offset]: '9' } };
+    const fitted = fitLetter(m, 10_000);
+    expect(fitted.headers!['x-huge']).toBeUndefined();
+    expect(fitted.headers![HEADER.offset]).toBe('9');
+    expect(fitted.headers![TRUNCATED_HEADER]).toBe('headers');
+    expect((fitted.value as Buffer).toString()).toBe('{}');
+    expect(61 + recordBound(fitted)).toBeLessThanOrEqual(10_000);
+  });
+
+  it('packs consecutive letters and never leaves a run empty', () => {
+    const ms = [100, 9_000, 100, 100].map((n) => ({ value: Buffer.alloc(n) }));
+    const runs = packLetters(ms, 10_000);
+    expect(runs.flat()).toEqual(ms);
+    for (const r of runs) expect(r.length).toBeGreaterThan(0);
   });
 });

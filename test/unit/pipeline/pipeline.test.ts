@@ -142,12 +142,13 @@ class FakeDeadLetters implements DeadLetterSink {
   readonly letters: (DeadLetter & { partition: number })[] = [];
   calls = 0;
   failure: (() => unknown) | undefined;
-  async send(source: { topic: string; partition: number; table: string }, letters: readonly DeadLetter[]): Promise<void> {
+  async send(source: { topic: string; partition: number; table: string }, letters: readonly DeadLetter[]): Promise<{ truncated: number }> {
     expect(source).toMatchObject({ topic: TOPIC, table: TABLE });
     this.calls++;
     const err = this.failure?.();
     if (err) throw err;
     for (const l of letters) this.letters.push({ ...l, partition: source.partition });
+    return { truncated: 0 };
   }
   offsets(partition: number): number[] {
     return this.letters.filter((l) => l.partition === partition).map((l) => l.record.offset);
