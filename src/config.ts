@@ -86,7 +86,7 @@ export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>
   SLUICE_DLQ_TOPIC: { default: '', doc: 'Dead-letter topic for rejected records. Unset: `<source topic>.dlq`; `none`: off (a bad record stalls its partition).' },
   SLUICE_DLQ_MAX_RATIO: { default: '0.25', doc: 'Above this share of dead letters among records written over the window (after 1,000 records), stop and turn not-ready.' },
   SLUICE_DLQ_WINDOW_MS: { default: '60000', doc: 'Window of the dead-letter ratio.' },
-  SLUICE_MAX_RECORD_BYTES: { default: '1048576', doc: 'A record value larger than this is dead-lettered without an insert (1 MiB).' },
+  SLUICE_MAX_RECORD_BYTES: { default: '1048576', doc: 'A record whose key + value + headers exceed this is dead-lettered without an insert (1 MiB); header bytes also count against SLUICE_MAX_BUFFER_BYTES.' },
   SLUICE_SKIP_UNKNOWN_FIELDS: { default: 'false', doc: '`true`: drop JSON fields the table has no column for (ClickHouse input_format_skip_unknown_fields). `false`: such a record is rejected and dead-lettered.' },
   SLUICE_READY_STALL_MS: { default: '60000', doc: '/readyz turns false when a partition has been unable to write for this long.' },
 };

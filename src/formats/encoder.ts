@@ -18,7 +18,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { SourceRecord } from '../kafka/record.js';
-import { ChunkRecord, NEWLINE } from '../kafka/record.js';
+import { ChunkRecord, NEWLINE, headersSize } from '../kafka/record.js';
 
 export type PrecheckReason = 'null_value' | 'too_large' | 'invalid_utf8' | 'not_json_object';
 
@@ -32,7 +32,7 @@ function isSpace(b: number): boolean {
 /** Why a record was not even sent: the text of its dead letter's error message. */
 export const PRECHECK_MESSAGES: Readonly<Record<PrecheckReason, string>> = {
   null_value: 'record has no value (null or empty, e.g. a tombstone)',
-  too_large: 'record value is larger than the record size limit (SLUICE_MAX_RECORD_BYTES)',
+  too_large: 'record (key + value + headers) is larger than the record size limit (SLUICE_MAX_RECORD_BYTES)',
   invalid_utf8: 'record value is not valid UTF-8',
   not_json_object: 'record value is not a JSON object ({...})',
 };
@@ -42,10 +42,12 @@ export function precheck(record: SourceRecord, maxRecordBytes: number): Precheck
   // view per record; its chunk was UTF-8-checked as a whole (kafka/record.ts).
   if (record instanceof ChunkRecord) {
     if (record.valueStart < 0 || record.valueEnd === record.valueStart) return 'null_value';
+    if (record.byteSize > maxRecordBytes) return 'too_large';
     return shape(record.chunk, record.valueStart, record.valueEnd, maxRecordBytes) ?? (record.utf8 || isUtf8(record.value!) ? undefined : 'invalid_utf8');
   }
   const v = record.value;
   if (v === null || v.length === 0) return 'null_value';
+  if (v.length + (record.key?.length ?? 0) + (record.headers ? headersSize(record.headers) : 0) > maxRecordBytes) return 'too_large';
   return shape(v, 0, v.length, maxRecordBytes) ?? (isUtf8(v) ? undefined : 'invalid_utf8');
 }
 

@@ -23,7 +23,7 @@ export interface SourceRecord {
   readonly key: Buffer | null;
   readonly value: Buffer | null;
   readonly headers?: Readonly<Record<string, unknown>> | undefined;
-  /** Key + value bytes when known without touching them (ChunkRecord below). */
+  /** Key + value + header bytes when known without touching them (ChunkRecord below). */
   readonly byteSize?: number;
 }
 
@@ -44,6 +44,8 @@ export class ChunkRecord implements SourceRecord {
     readonly headers: Readonly<Record<string, unknown>> | undefined,
     /** The whole chunk is valid UTF-8, so this value is (see compactChunk). */
     readonly utf8: boolean,
+    /** Header names and values, in bytes: counted against the record limit and the buffer cap. */
+    readonly headerBytes: number = 0,
   ) {}
 
   get value(): Buffer | null {
@@ -55,7 +57,7 @@ export class ChunkRecord implements SourceRecord {
   }
 
   get byteSize(): number {
-    return (this.valueStart < 0 ? 0 : this.valueEnd - this.valueStart) + (this.keyStart < 0 ? 0 : this.keyEnd - this.keyStart);
+    return (this.valueStart < 0 ? 0 : this.valueEnd - this.valueStart) + (this.keyStart < 0 ? 0 : this.keyEnd - this.keyStart) + this.headerBytes;
   }
 }
 
@@ -106,7 +108,8 @@ export function compactChunk(messages: readonly RawMessage[]): ChunkRecord[] {
   const out: ChunkRecord[] = new Array(messages.length);
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!;
-    out[i] = new ChunkRecord(Number(m.offset), Number(m.timestamp), values, at[4 * i]!, at[4 * i + 1]!, keys, at[4 * i + 2]!, at[4 * i + 3]!, copyHeaders(m.headers), utf8);
+    const headers = copyHeaders(m.headers);
+    out[i] = new ChunkRecord(Number(m.offset), Number(m.timestamp), values, at[4 * i]!, at[4 * i + 1]!, keys, at[4 * i + 2]!, at[4 * i + 3]!, headers, utf8, headers ? headersSize(headers) : 0);
   }
   return out;
 }
@@ -125,4 +128,20 @@ function copyHeaders(h: Record<string, unknown> | undefined): Record<string, unk
 
 function copyValue(v: unknown): unknown {
   return Buffer.isBuffer(v) ? Buffer.from(v) : v;
+}
+
+/**
+ * Bytes of header names and values. Headers are part of what a record costs
+ * in memory and of what SLUICE_MAX_RECORD_BYTES limits: counting key and
+ * value alone let 600 records with 900 kB of headers each sit far above the
+ * buffer cap without a pause (issue #16).
+ */
+export function headersSize(h: Readonly<Record<string, unknown>>): number {
+  let n = 0;
+  for (const k in h) {
+    n += Buffer.byteLength(k);
+    const v = h[k];
+    for (const one of Array.isArray(v) ? v : [v]) n += Buffer.isBuffer(one) ? one.length : typeof one === 'string' ? Buffer.byteLength(one) : 0;
+  }
+  return n;
 }

@@ -17,7 +17,7 @@
  * the first ones, which ClickHouse's insert deduplication recognises
  * (clickhouse/features.ts says why no token is used instead).
  */
-import type { SourceRecord } from '../kafka/record.js';
+import { headersSize, type SourceRecord } from '../kafka/record.js';
 
 export type { SourceRecord };
 
@@ -38,13 +38,13 @@ export interface BatchLimits {
 }
 
 /**
- * Memory a buffered record costs: its key and value plus a fixed estimate of
+ * Memory a buffered record costs: its key, value and headers plus a fixed estimate of
  * the JS object around them (a ChunkRecord, its slot in the batch array).
  * The estimate keeps the cap honest for small records.
  */
 export const RECORD_OVERHEAD_BYTES = 96;
 export function recordBytes(r: SourceRecord): number {
-  return (r.byteSize ?? (r.value?.length ?? 0) + (r.key?.length ?? 0)) + RECORD_OVERHEAD_BYTES;
+  return (r.byteSize ?? (r.value?.length ?? 0) + (r.key?.length ?? 0) + (r.headers ? headersSize(r.headers) : 0)) + RECORD_OVERHEAD_BYTES;
 }
 
 export class Batcher {

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { SourceRecord } from '../../../src/pipeline/batcher.js';
+import { recordBytes } from '../../../src/pipeline/batcher.js';
 import { encode, precheck, type Body } from '../../../src/formats/encoder.js';
 import { compactChunk, type RawMessage } from '../../../src/kafka/record.js';
 
@@ -227,6 +228,22 @@ describe('encode: records compacted into chunks (kafka/record.ts)', () => {
       [12, 1002, 'k3', '{"v":3}'],
     ]);
     expect(records[0]!.headers).toEqual({ h: Buffer.from('x') });
-    expect(records.map((r) => r.byteSize)).toEqual([9, 0, 9]);
+    // key + value + header name and value bytes (headers count against the limit and the cap)
+    expect(records.map((r) => r.byteSize)).toEqual([11, 0, 9]);
+  });
+
+  it('counts header bytes against SLUICE_MAX_RECORD_BYTES and the buffer cap', () => {
+    const headers = { trace: Buffer.alloc(2_000), many: [Buffer.alloc(500), Buffer.alloc(500)] };
+    const [withHeaders, plain] = compactChunk([
+      { offset: '0', timestamp: '1', key: null, value: Buffer.from('{"a":1}'), headers },
+      { offset: '1', timestamp: '1', key: null, value: Buffer.from('{"a":1}'), headers: {} },
+    ]);
+    expect(withHeaders!.byteSize).toBe(7 + 5 + 2_000 + 4 + 1_000);
+    expect(precheck(withHeaders!, 3_000)).toBe('too_large');
+    expect(precheck(withHeaders!, 4_000)).toBeUndefined();
+    expect(precheck(plain!, 8)).toBeUndefined();
+    expect(recordBytes(withHeaders!) - recordBytes(plain!)).toBe(3_009);
+    // A plain record (replay) is measured the same way.
+    expect(precheck({ offset: 0, timestamp: 0, key: null, value: Buffer.from('{"a":1}'), headers }, 3_000)).toBe('too_large');
   });
 });
