@@ -16,14 +16,16 @@ import { Committer } from './pipeline/committer.js';
 import type { Config } from './config.js';
 import { createDeadLetterSink, dlqTopicFor, RatioGuard } from './dlq/dead-letters.js';
 import { checkClickHouse } from './clickhouse/check.js';
+import { createClickHouseWatch } from './clickhouse/watch.js';
 import { insertSettings, UNKNOWN_SERVER } from './clickhouse/features.js';
 import { SluiceError, errorMessage } from './errors.js';
 import { checkKafka } from './kafka/check.js';
+import { createEndOffsetPoller, type EndOffsetPoller } from './kafka/end-offsets.js';
 import { Health } from './ops/health.js';
-import type { Logger } from './ops/log.js';
+import { EventTally, type Logger } from './ops/log.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { Pipeline } from './pipeline/pipeline.js';
-import { retry } from './retry.js';
+import { retry, Wakeup } from './retry.js';
 import { startStatusServer, type HealthReport, type StatusServer } from './ops/server.js';
 import { createSource, type Source } from './kafka/source.js';
 import { createWriter, type Writer, type WriterOptions } from './clickhouse/writer.js';
@@ -38,7 +40,8 @@ export interface Sink {
 }
 
 const TICK_MS = 50;
-const PING_MS = 5000;
+/** How often dead letters are summarised in the log (they are counted by metrics all along). */
+const SUMMARY_MS = 60_000;
 
 export function createSink(config: Config, log: Logger, options: { processMetrics?: boolean } = {}): Sink {
   const metrics = createMetrics({ processMetrics: options.processMetrics ?? true });
@@ -52,7 +55,10 @@ export function createSink(config: Config, log: Logger, options: { processMetric
   let dlq: ReturnType<typeof createDeadLetterSink> | undefined;
   let server: StatusServer | undefined;
   let ticker: NodeJS.Timeout | undefined;
-  let pinger: NodeJS.Timeout | undefined;
+  let summarizer: NodeJS.Timeout | undefined;
+  const wake = new Wakeup();
+  const deadLetterTally = new EventTally();
+  let endOffsets: EndOffsetPoller | undefined;
 
   const committer = new Committer(
     (offsets) => source!.commit(offsets),
@@ -73,6 +79,8 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     resume: (tps) => source?.resume(tps),
     metrics,
     log,
+    deadLetterTally,
+    wake,
     signal: abort.signal,
   });
 
@@ -82,6 +90,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     stalled: () => pipeline.stalled,
     readyGauge: metrics.ready,
   });
+  const watch = createClickHouseWatch(() => writer.ping(), (error) => health.clickhouse(error), wake, log);
   const live = () => health.live();
   const ready = () => health.ready();
 
@@ -120,12 +129,10 @@ export function createSink(config: Config, log: Logger, options: { processMetric
         pipeline.tick();
         ready();
       }, TICK_MS);
-      pinger = setInterval(() => {
-        writer.ping().then(
-          () => health.clickhouse(undefined),
-          (err: unknown) => health.clickhouse(errorMessage(err)),
-        );
-      }, PING_MS);
+      watch.start();
+      endOffsets = createEndOffsetPoller(source.kafka, config.topics, (ends) => pipeline.onEndOffsets(ends), log);
+      endOffsets.start();
+      summarizer = setInterval(() => summarizeDeadLetters(deadLetterTally, log), SUMMARY_MS);
       await source.start();
       log.info('sink.started', {
         topics: config.topics,
@@ -147,7 +154,10 @@ export function createSink(config: Config, log: Logger, options: { processMetric
         abort.abort();
       }
       clearInterval(ticker);
-      clearInterval(pinger);
+      clearInterval(summarizer);
+      summarizeDeadLetters(deadLetterTally, log);
+      watch.stop();
+      await endOffsets?.stop();
       if (source) await leaveGroup(source, backoff, log);
       await dlq?.disconnect().catch(() => {});
       await server?.close();
@@ -203,4 +213,11 @@ function pipelineSettings(config: Config) {
     deadLetterGuard: new RatioGuard(config.dlqMaxRatio, config.dlqWindowMs),
     deadLetterGuardRatio: config.dlqMaxRatio,
   };
+}
+
+function summarizeDeadLetters(tally: EventTally, log: Logger): void {
+  const counts = tally.drain();
+  if (counts.length === 0) return;
+  const total = counts.reduce((n, c) => n + Number(c.count), 0);
+  log.warn('dlq.summary', { deadLettered: total, byTopicTableReason: counts });
 }

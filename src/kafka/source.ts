@@ -24,7 +24,7 @@
 import { Kafka, logLevel as KafkaLogLevel, type Consumer, type LogEntry } from 'kafkajs';
 import { compactChunk, type RawMessage, type SourceRecord } from './record.js';
 import { kafkaClientOptions, type KafkaSecurity } from './security.js';
-import type { Logger } from '../ops/log.js';
+import { LogRateLimit, type Logger } from '../ops/log.js';
 
 export interface TopicPartition {
   readonly topic: string;
@@ -75,14 +75,22 @@ export interface Source {
 // life (a replica joins or leaves); at 3 a.m. an error line should mean
 // something is wrong.
 const ROUTINE = /group is rebalancing|rejoin is needed|coordinator is not available|not the correct coordinator/i;
+// Connection trouble kafkajs retries by itself (a broker restarting): worth
+// a warning, not an error, and not one per attempt — 4 s of broker restart
+// gave dozens of error lines for a fault that lost nothing.
+const TRANSIENT = /connection error|ECONNREFUSED|ECONNRESET|connection timeout|closed connection|socket hang up|broker not available|leader not available|not leader|request timed out/i;
 
-export function kafkaLogCreator(log: Logger) {
+export function kafkaLogCreator(log: Logger, limit = new LogRateLimit(30_000)) {
   return () =>
     ({ level, label, log: entry }: LogEntry) => {
       const { message, timestamp: _t, logger: _l, ...rest } = entry as Record<string, unknown>;
       const fields = { component: 'kafkajs', message, ...rest };
-      if (level === KafkaLogLevel.ERROR && ROUTINE.test(`${String(message)} ${String(rest.error ?? '')}`)) log.info('kafka.log', fields);
-      else if (level === KafkaLogLevel.ERROR) log.error('kafka.log', fields);
+      const text = `${String(message)} ${String(rest.error ?? '')}`;
+      if (level === KafkaLogLevel.ERROR && ROUTINE.test(text)) log.info('kafka.log', fields);
+      else if (level <= KafkaLogLevel.WARN && TRANSIENT.test(text)) {
+        const extra = limit.admit(String(message));
+        if (extra) log.warn('kafka.log', { ...fields, ...extra });
+      } else if (level === KafkaLogLevel.ERROR) log.error('kafka.log', fields);
       else if (level === KafkaLogLevel.WARN) log.warn('kafka.log', fields);
       else if (level === KafkaLogLevel.INFO) log.debug('kafka.log', fields);
       else log.debug('kafka.log', { ...fields, label });

@@ -29,9 +29,9 @@ import type { TopicPartition } from '../kafka/source.js';
 export type { TopicPartition };
 import type { Committer } from './committer.js';
 import type { InsertIdentity } from '../clickhouse/features.js';
-import type { Logger } from '../ops/log.js';
+import { LogRateLimit, type EventTally, type Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { BackoffOptions } from '../retry.js';
+import type { BackoffOptions, Wakeup } from '../retry.js';
 import { PartitionWorker, type DeadLetterSink } from './worker.js';
 
 export interface PipelineDeps {
@@ -50,6 +50,8 @@ export interface PipelineDeps {
   readonly resume: (tps: TopicPartition[]) => void;
   readonly metrics: Metrics;
   readonly log: Logger;
+  readonly deadLetterTally: EventTally;
+  readonly wake: Wakeup;
   readonly signal: AbortSignal;
   readonly now?: () => number;
 }
@@ -63,6 +65,8 @@ export class Pipeline {
   private readonly highWatermarks = new Map<string, number>();
   private readonly committedTimestamps = new Map<string, { next: number; timestamp: number }>();
   private readonly insertQueue: PQueue;
+  /** One routine retry line per partition and operation every 30 s. */
+  private readonly logLimit = new LogRateLimit(30_000);
   private generation = 0;
   private draining = false;
   private readonly now: () => number;
@@ -123,6 +127,7 @@ export class Pipeline {
       worker = new PartitionWorker(topic, partition, table, this.generation, {
         ...this.deps,
         insertQueue: this.insertQueue,
+        logLimit: this.logLimit,
         onProgress: () => this.onProgress(),
         onStall: (k, reason) => {
           if (!reason) this.stalls.delete(k);
@@ -163,6 +168,27 @@ export class Pipeline {
     this.deps.metrics.committedOffset.set(labels, next);
     const hw = this.highWatermarks.get(key);
     if (hw !== undefined) this.deps.metrics.consumerLag.set(labels, Math.max(0, hw - next));
+  }
+
+  /**
+   * End offsets asked of the broker (main.ts, every few seconds). Fetches
+   * report them too, but a partition paused by backpressure fetches nothing:
+   * lag went blind during a ClickHouse outage (stuck at 391 while the real
+   * lag grew to 694k, issue #16) exactly when on-call needs it.
+   */
+  onEndOffsets(ends: ReadonlyArray<{ topic: string; partition: number; high: number }>): void {
+    for (const { topic, partition, high } of ends) {
+      const key = `${topic}:${partition}`;
+      if (!this.workers.has(key)) continue; // not ours (any more)
+      this.highWatermarks.set(key, Math.max(high, this.highWatermarks.get(key) ?? 0));
+      const c = this.committedTimestamps.get(key);
+      if (c) this.deps.metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, high - c.next));
+    }
+  }
+
+  /** Partitions this replica holds records of in the current generation. */
+  get partitions(): TopicPartition[] {
+    return [...this.workers.values()].map((w) => ({ topic: w.topic, partition: w.partition }));
   }
 
   /** Stop taking records; resolve when everything taken is written and acknowledged. */

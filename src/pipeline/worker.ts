@@ -27,9 +27,9 @@ import { PRECHECK_MESSAGES, encode, precheck } from '../formats/encoder.js';
 import type { InsertIdentity } from '../clickhouse/features.js';
 import { AbortedError, ClickHouseError, SluiceError, errorMessage } from '../errors.js';
 import { insertIsolating } from '../dlq/isolate.js';
-import type { Logger } from '../ops/log.js';
+import type { EventTally, LogRateLimit, Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
-import { retry, sleep, type BackoffOptions } from '../retry.js';
+import { retry, sleep, type BackoffOptions, type Wakeup } from '../retry.js';
 import { classifyClickHouseError } from '../clickhouse/errors.js';
 import type { DeadLetter, DeadLetterSink } from '../dlq/dead-letters.js';
 
@@ -50,6 +50,12 @@ export interface WorkerDeps {
   readonly deadLetterGuardRatio: number;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** Holds back repeats of routine retry lines (per partition and operation). */
+  readonly logLimit: LogRateLimit;
+  /** Dead letters by topic, table and reason, summarised in the log periodically (main.ts). */
+  readonly deadLetterTally: EventTally;
+  /** Fired when ClickHouse answers again: insert retries stop waiting out their backoff. */
+  readonly wake: Wakeup;
   readonly signal: AbortSignal;
   /** Called whenever held bytes shrink (a batch finished). */
   readonly onProgress: () => void;
@@ -250,20 +256,24 @@ export class PartitionWorker {
         const fields = { ...meta, error: err.message, kind: err.kind, attempt, delayMs, sent: progress.sent, of: letters.length };
         // A produce the broker refuses outright, or one failing for a while,
         // holds the partition: say so where on-call looks (/readyz, error log).
-        if (err.kind === 'fatal' || attempt >= 3) {
-          if (!stalled) this.log.error('dlq.produce_failing', fields);
-          else this.log.warn('dlq.retry', fields);
+        if ((err.kind === 'fatal' || attempt >= 3) && !stalled) {
+          this.log.error('dlq.produce_failing', fields);
           stalled = true;
           this.stall(`dead-letter produce failing (${err.kind}): ${err.message}`);
         } else {
-          this.log.warn('dlq.retry', fields);
+          const extra = this.deps.logLimit.admit(`${this.key}:dlq`);
+          if (extra) this.log.warn('dlq.retry', { ...fields, ...extra });
         }
       },
     });
     if (stalled) this.stall(undefined);
-    for (const l of letters) this.deps.metrics.recordsDeadLettered.inc({ topic: this.topic, table: this.table, reason: l.reason });
+    for (const l of letters) {
+      this.deps.metrics.recordsDeadLettered.inc({ topic: this.topic, table: this.table, reason: l.reason });
+      this.deps.deadLetterTally.add({ topic: this.topic, table: this.table, reason: l.reason });
+    }
     if (truncated > 0) this.deps.metrics.deadLettersTruncated.inc({ topic: this.topic }, truncated);
-    this.log.warn('dlq.sent', { ...meta, deadLetters: letters.length, truncated, offsets: letters.slice(0, 20).map((l) => l.record.offset) });
+    // Counted by metrics and summarised by main.ts every minute (dlq.summary); per batch only at debug.
+    this.log.debug('dlq.sent', { ...meta, deadLetters: letters.length, truncated, offsets: letters.slice(0, 20).map((l) => l.record.offset) });
   }
 
   /** One slice as one INSERT, retrying everything but data errors. */
@@ -291,15 +301,22 @@ export class PartitionWorker {
         what: 'insert',
         signal: this.signal,
         classify: classifyClickHouseError,
+        wake: this.deps.wake,
         onRetry: (err, attempt, delayMs) => {
           metrics.retries.inc({ operation: 'insert', kind: err.kind });
           const fields = { firstOffset: slice[0]!.offset, rows: slice.length, error: err.message, code: err.code, kind: err.kind, attempt, delayMs };
+          if (err.kind === 'fatal' && !stalled) {
+            // Credentials, a missing table: a person must act. Once per stall;
+            // the retries go on quietly (metrics, /readyz) until it is fixed.
+            this.log.error('insert.failing', fields);
+          } else {
+            // Transient (network, overload, a restart): heals by itself.
+            const extra = this.deps.logLimit.admit(`${this.key}:insert`);
+            if (extra) this.log.warn('insert.retry', { ...fields, ...extra });
+          }
           if (err.kind === 'fatal' || attempt >= 3) {
-            this.log.error('insert.retry', fields);
             stalled = true;
             this.stall(`insert failing (${err.kind}): ${err.message}`);
-          } else {
-            this.log.warn('insert.retry', fields);
           }
         },
       },

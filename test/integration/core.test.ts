@@ -62,7 +62,8 @@ describe('core sink', () => {
     const group = randomName('g');
     await createTopic(topic, 4);
     await client().command({ query: EVENTS_DDL(table) });
-    const sink = startSink(sinkEnv(topic, table, group, { SLUICE_BATCH_MAX_WAIT_MS: '100' }));
+    const port = await freePort();
+    const sink = startSink(sinkEnv(topic, table, group, { SLUICE_BATCH_MAX_WAIT_MS: '100', SLUICE_METRICS_PORT: String(port) }));
     await sink.waitForEvent('sink.started');
 
     await produce(topic, ids(1000), 4);
@@ -71,9 +72,11 @@ describe('core sink', () => {
     // The table disappears (a migration gone wrong); records keep arriving.
     await client().command({ query: `RENAME TABLE ${table} TO ${table}_hidden` });
     await produce(topic, ids(5000, 1000), 4);
-    await sink.waitForEvent('insert.retry', (l) => l.kind === 'fatal');
+    // A person must act: one error line per partition, then quiet retries (counted).
+    await sink.waitForEvent('insert.failing', (l) => l.kind === 'fatal' && l.level === 'error');
     // Several more failed attempts, then check: nothing committed beyond the first 1,000.
-    await waitFor('repeated retries', () => sink.lines.filter((l) => l.event === 'insert.retry').length >= 3);
+    await waitFor('repeated retries', async () => (await metricSum(port, 'sluice_retries_total')) >= 6);
+    expect(sink.lines.filter((l) => l.event === 'insert.failing').length).toBeLessThanOrEqual(4);
     expect(await committedTotal(group, topic)).toBe(1000);
     expect(sink.proc.exitCode).toBeNull();
 
@@ -152,7 +155,7 @@ describe('shutdown', () => {
     await sink.waitForEvent('sink.started');
     await client().command({ query: `RENAME TABLE ${table} TO ${table}_away` });
     await produce(topic, ids(500), 1);
-    await sink.waitForEvent('insert.retry');
+    await sink.waitForEvent('insert.failing');
     expect(await sink.stop('SIGTERM')).toBe(1);
     expect(sink.lines.some((l) => l.event === 'sink.shutdown_timeout')).toBe(true);
     expect(await committedTotal(group, topic)).toBe(0);
@@ -167,7 +170,7 @@ describe('shutdown', () => {
     await sink.waitForEvent('sink.started');
     await client().command({ query: `RENAME TABLE ${table} TO ${table}_away` });
     await produce(topic, ids(10), 1);
-    await sink.waitForEvent('insert.retry');
+    await sink.waitForEvent('insert.failing');
     sink.proc.kill('SIGTERM');
     await sink.waitForEvent('sink.stopping');
     sink.proc.kill('SIGTERM');

@@ -55,6 +55,9 @@ describe('fault tolerance', () => {
           SLUICE_BATCH_MAX_ROWS: '2000',
           SLUICE_METRICS_PORT: String(port),
           SLUICE_READY_STALL_MS: '1000',
+          // Small enough that the outage's backlog pauses fetching: lag must still track the log end.
+          SLUICE_MAX_BUFFER_BYTES: '1048576',
+          SLUICE_BATCH_MAX_BYTES: '262144',
         }),
       );
       await waitFor('first 20,000 committed', async () => (await committedTotal(group, topic)) === 20_000);
@@ -67,20 +70,28 @@ describe('fault tolerance', () => {
       await waitFor('/readyz 503 during the outage', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 503);
       const body = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as { reasons: string[] };
       expect(body.reasons.join(' ')).toMatch(/ClickHouse|insert failing/);
-      await waitFor('several more retries', () => sink.lines.filter((l) => l.event === 'insert.retry').length >= 5);
+      await waitFor('several more retries', async () => (await metricSum(port, 'sluice_retries_total')) >= 5);
       expect(await committedTotal(group, topic)).toBe(committedDuringOutage);
       expect(committedDuringOutage).toBe(20_000);
+      // Fetching pauses at the buffer cap; records produced after that are
+      // seen only by asking the broker (issue #16: lag went blind here).
+      await waitFor('partitions paused by backpressure', async () => (await metricSum(port, 'sluice_paused_partitions')) > 0);
+      await produce(topic, ids(20_000, 40_000), 4);
+      await waitFor('lag tracks the log end while paused', async () => (await metricSum(port, 'sluice_consumer_lag_records')) === 40_000);
       expect(sink.proc.exitCode).toBeNull();
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
 
       await privateServices('start', 'clickhouse');
-      await waitFor('every id after the outage', async () => (await scalar(pch, `SELECT uniqExact(id) FROM ${table}`)) === 40_000);
-      await waitFor('commits at the end', async () => (await committedTotal(group, topic)) === 40_000);
+      await waitFor('every id after the outage', async () => (await scalar(pch, `SELECT uniqExact(id) FROM ${table}`)) === 60_000);
+      await waitFor('commits at the end', async () => (await committedTotal(group, topic)) === 60_000);
+      expect(sink.lines.some((l) => l.event === 'clickhouse.recovered')).toBe(true);
+      // A fault that lost nothing is not an error a person must act on.
+      expect(sink.lines.filter((l) => l.level === 'error').map((l) => l.event)).toEqual([]);
       await waitFor('/readyz 200 again', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 30_000);
-      expect(await metricSum(port, 'sluice_records_inserted_total')).toBeGreaterThanOrEqual(40_000);
+      expect(await metricSum(port, 'sluice_records_inserted_total')).toBeGreaterThanOrEqual(60_000);
       expect(await metricSum(port, 'sluice_retries_total')).toBeGreaterThanOrEqual(5);
       expect(await sink.stop()).toBe(0);
-      const duplicates = (await scalar(pch, `SELECT count() FROM ${table}`)) - 40_000;
+      const duplicates = (await scalar(pch, `SELECT count() FROM ${table}`)) - 60_000;
       console.log(`[clickhouse outage] duplicates: ${duplicates}`);
       expect(duplicates).toBe(0);
     } finally {

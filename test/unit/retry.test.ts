@@ -6,7 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AbortedError, ClickHouseError, SluiceError } from '../../src/errors.js';
-import { backoffDelay, retry, sleep } from '../../src/retry.js';
+import { backoffDelay, retry, sleep, Wakeup } from '../../src/retry.js';
+import { EventTally, LogRateLimit } from '../../src/ops/log.js';
+import { vi } from 'vitest';
 
 const opts = { initialMs: 100, maxMs: 1000 };
 
@@ -258,5 +260,78 @@ describe('sleep', () => {
 
   it('resolves after the delay', async () => {
     await expect(sleep(0)).resolves.toBeUndefined();
+  });
+});
+
+describe('Wakeup: a recovered service ends the backoff at once (issue #16)', () => {
+  it('a woken retry tries again without waiting out its delay, and its backoff starts over', async () => {
+    vi.useFakeTimers();
+    try {
+      const wake = new Wakeup();
+      let calls = 0;
+      const seen: number[] = [];
+      const done = retry(
+        async () => {
+          calls++;
+          if (calls < 3) throw new Error('connection refused');
+          return 'ok';
+        },
+        {
+          initialMs: 60_000,
+          maxMs: 600_000,
+          what: 'insert',
+          wake,
+          classify: (e) => new SluiceError('transient', String(e)),
+          onRetry: (_e, attempt) => seen.push(attempt),
+        },
+      );
+      // Fake timers never advance here: only fire() can end a sleep.
+      await vi.waitFor(() => expect(calls).toBe(1));
+      wake.fire();
+      await vi.waitFor(() => expect(calls).toBe(2));
+      wake.fire();
+      expect(await done).toBe('ok');
+      expect(calls).toBe(3);
+      // Both retries counted as first attempts: the woken wait reset the backoff.
+      expect(seen).toEqual([0, 0]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('fire() with nobody sleeping is a no-op, and an aborted sleep rejects', async () => {
+    const wake = new Wakeup();
+    wake.fire();
+    const abort = new AbortController();
+    const p = wake.sleep(60_000, abort.signal);
+    abort.abort();
+    await expect(p).rejects.toBeInstanceOf(AbortedError);
+    expect(await wake.sleep(0)).toBe(false);
+  });
+});
+
+describe('LogRateLimit and EventTally', () => {
+  it('admits one line per key per interval and reports how many were held back', () => {
+    let t = 0;
+    const limit = new LogRateLimit(1000, () => t);
+    expect(limit.admit('a')).toEqual({});
+    expect(limit.admit('a')).toBeUndefined();
+    expect(limit.admit('a')).toBeUndefined();
+    expect(limit.admit('b')).toEqual({});
+    t = 1000;
+    expect(limit.admit('a')).toEqual({ suppressed: 2 });
+    expect(limit.admit('a')).toBeUndefined();
+  });
+
+  it('counts by label set and starts over on drain', () => {
+    const tally = new EventTally();
+    tally.add({ topic: 't', reason: 'rejected' });
+    tally.add({ topic: 't', reason: 'rejected' }, 4);
+    tally.add({ topic: 't', reason: 'too_large' });
+    expect(tally.drain()).toEqual([
+      { topic: 't', reason: 'rejected', count: 5 },
+      { topic: 't', reason: 'too_large', count: 1 },
+    ]);
+    expect(tally.drain()).toEqual([]);
   });
 });

@@ -19,7 +19,8 @@ import { recordBytes } from '../../../src/pipeline/batcher.js';
 import { Committer, type OffsetCommit } from '../../../src/pipeline/committer.js';
 import { RatioGuard } from '../../../src/dlq/dead-letters.js';
 import { ClickHouseError } from '../../../src/errors.js';
-import { silentLogger } from '../../../src/ops/log.js';
+import { EventTally, silentLogger } from '../../../src/ops/log.js';
+import { Wakeup } from '../../../src/retry.js';
 import { createMetrics } from '../../../src/ops/metrics.js';
 import { Pipeline, type TopicPartition } from '../../../src/pipeline/pipeline.js';
 import { compactChunk } from '../../../src/kafka/record.js';
@@ -223,6 +224,8 @@ function harness(opts: Options = {}) {
     },
     metrics,
     log: silentLogger,
+    deadLetterTally: new EventTally(),
+    wake: new Wakeup(),
     signal: abort.signal,
     now: () => clock.now,
   });
