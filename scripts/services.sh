@@ -18,7 +18,11 @@
 # <zookeeper> section once, at start, so ZooKeeper comes up first:
 # `start clickhouse` starts ZooKeeper before it and `stop clickhouse` stops
 # it after (no ZooKeeper is left behind without its ClickHouse); `start|stop
-# zookeeper` act on ZooKeeper alone (ClickHouse reconnects by itself). A port
+# zookeeper` act on ZooKeeper alone. ClickHouse reconnects by itself, but
+# slowly: 18.16 counts any lost connection as an expired session, and its
+# replicated tables take a new one only at their next check (every 60 s,
+# zookeeper_session_expiration_check_period); until then inserts into them
+# fail with code 225 (51-56 s after a ZooKeeper restart, measured here). A port
 # held by some other process, or a failed download, ends with one clear message.
 set -euo pipefail
 
