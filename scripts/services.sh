@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # Local real services for sluice's demo, tests and benchmarks — no Docker.
 #
-#   scripts/services.sh install            fetch what is missing (Kafka jars, ClickHouse, kcat)
-#   scripts/services.sh start   [kafka|clickhouse]   install if needed, start, wait until ready
-#   scripts/services.sh stop    [kafka|clickhouse]
-#   scripts/services.sh restart [kafka|clickhouse]
+#   scripts/services.sh install            fetch what is missing (Kafka jars, ClickHouse, ZooKeeper, kcat)
+#   scripts/services.sh start   [kafka|zookeeper|clickhouse]   install if needed, start, wait until ready
+#   scripts/services.sh stop    [kafka|zookeeper|clickhouse]
+#   scripts/services.sh restart [kafka|zookeeper|clickhouse]
 #   scripts/services.sh status
 #
 # Contract: idempotent (start on a running service is a no-op, stop on a
 # stopped one too); everything lives under .local/ (git-ignored), never in
-# /var/lib; both services listen on 127.0.0.1 only. Kafka 4.x runs as one
+# /var/lib; every service listens on 127.0.0.1 only. Kafka 4.x runs as one
 # combined broker+controller in KRaft mode from the jars Maven Central
-# publishes; ClickHouse is Debian's clickhouse-server package. A port held
-# by some other process, or a failed download, ends with one clear message.
+# publishes; ClickHouse is Debian's clickhouse-server package; ZooKeeper is
+# Debian's zookeeper package, there only so that ClickHouse can run
+# ReplicatedMergeTree (the engine that deduplicates re-inserted blocks, which
+# is how the tests prove exactly-once). ClickHouse 18.16 reads its
+# <zookeeper> section once, at start, so ZooKeeper comes up first:
+# `start clickhouse` starts ZooKeeper before it and `stop clickhouse` stops
+# it after (no ZooKeeper is left behind without its ClickHouse); `start|stop
+# zookeeper` act on ZooKeeper alone. ClickHouse reconnects by itself, but
+# slowly: 18.16 counts any lost connection as an expired session, and its
+# replicated tables take a new one only at their next check (every 60 s,
+# zookeeper_session_expiration_check_period); until then inserts into them
+# fail with code 225 (51-56 s after a ZooKeeper restart, measured here). A port
+# held by some other process, or a failed download, ends with one clear message.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +38,12 @@ KAFKA_PORT="${LOCAL_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${LOCAL_KAFKA_CONTROLLER_PORT:-9093}"
 CH_HTTP_PORT="${LOCAL_CH_HTTP_PORT:-8123}"
 CH_TCP_PORT="${LOCAL_CH_TCP_PORT:-9000}"
+ZK_DIR="$STATE/zookeeper"
+ZK_PORT="${LOCAL_ZK_PORT:-2181}"
+# ZooKeeper holds only the replication metadata of test tables: a small heap
+# and the serial collector (fewer threads on machines with 2 shared cores).
+ZK_HEAP="${LOCAL_ZK_HEAP:--Xms32m -Xmx128m}"
+ZK_JARS=/usr/share/java
 # Optional SASL_SSL listener (PLAIN, user "sluice" / "sluice-secret", a
 # throwaway CA generated with openssl) for the TLS/SASL tests.
 KAFKA_SASL_SSL_PORT="${LOCAL_KAFKA_SASL_SSL_PORT:-}"
@@ -49,6 +66,7 @@ install_clickhouse() {
   command -v clickhouse-client >/dev/null || missing+=(clickhouse-client)
   command -v kcat >/dev/null || missing+=(kcat)
   command -v openssl >/dev/null || missing+=(openssl) # the TLS test listeners' throwaway CA
+  [ -f "$ZK_JARS/zookeeper.jar" ] || missing+=(zookeeper) # for ReplicatedMergeTree; java comes with it
   [ ${#missing[@]} -eq 0 ] && return 0
   say "installing Debian packages: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null \
@@ -161,14 +179,67 @@ start_kafka() {
   die "kafka did not open 127.0.0.1:$KAFKA_PORT within 60 s (log: $KAFKA_DIR/kafka.log)"
 }
 
-write_clickhouse_config() {
+zk_ask() { # WORD: ZooKeeper's answer to a four-letter word (it closes the connection after it), empty if none
+  ( exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT" && printf '%s' "$1" >&3 && timeout 2 cat <&3 ) 2>/dev/null || true
+}
+
+zk_serving() { zk_ask srvr | grep -q '^Mode: standalone'; }
+
+write_zookeeper_config() {
+  mkdir -p "$ZK_DIR/data"
+  # forceSync=no: the metadata of throwaway test tables need not survive a
+  # power cut, and an fsync per ZooKeeper write would slow every replicated
+  # insert on a shared disk. The admin server (HTTP on 8080) is off; srvr
+  # and ruok are what the readiness check and `status` use.
+  cat >"$ZK_DIR/zoo.cfg" <<EOF
+tickTime=2000
+dataDir=$ZK_DIR/data
+clientPort=$ZK_PORT
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=srvr,ruok,mntr
+forceSync=no
+autopurge.snapRetainCount=3
+autopurge.purgeInterval=1
+EOF
+}
+
+start_zookeeper() {
+  if pid_alive "$ZK_DIR/zookeeper.pid"; then say "zookeeper already running (pid $(cat "$ZK_DIR/zookeeper.pid"))"; return 0; fi
+  port_open "$ZK_PORT" && die "port $ZK_PORT (ZooKeeper) is taken by another process; stop it first (ss -ltnp 'sport = :$ZK_PORT') or set LOCAL_ZK_PORT"
+  install_clickhouse
+  command -v java >/dev/null || die "Java is needed to run ZooKeeper"
+  write_zookeeper_config
+  # The jar's manifest names its dependencies in /usr/share/java; slf4j-simple
+  # (shipped beside it) makes its warnings readable in zookeeper.log.
+  local cp="$ZK_JARS/zookeeper.jar"
+  [ -f "$ZK_JARS/slf4j-simple.jar" ] && cp="$cp:$ZK_JARS/slf4j-simple.jar"
+  # shellcheck disable=SC2086
+  nohup java $ZK_HEAP -XX:+UseSerialGC -Djava.awt.headless=true \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dorg.slf4j.simpleLogger.showDateTime=true \
+    -cp "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain "$ZK_DIR/zoo.cfg" \
+    >"$ZK_DIR/zookeeper.log" 2>&1 </dev/null &
+  echo $! >"$ZK_DIR/zookeeper.pid"
+  for _ in $(seq 1 120); do
+    if zk_serving; then say "zookeeper ready on 127.0.0.1:$ZK_PORT"; return 0; fi
+    pid_alive "$ZK_DIR/zookeeper.pid" || { tail -30 "$ZK_DIR/zookeeper.log" >&2; die "zookeeper exited during start-up (log: $ZK_DIR/zookeeper.log)"; }
+    sleep 0.25
+  done
+  die "zookeeper did not serve on 127.0.0.1:$ZK_PORT within 30 s (log: $ZK_DIR/zookeeper.log)"
+}
+
+write_clickhouse_config() { # FILE: the config.xml the server runs with
+  local out="$1"
   mkdir -p "$CH_DIR"/{data,tmp,logs,user_files}
   local https=""
   if [ -n "$CH_HTTPS_PORT" ]; then
     make_tls "$CH_DIR/tls"
     https="<https_port>$CH_HTTPS_PORT</https_port><openSSL><server><certificateFile>$CH_DIR/tls/server.crt</certificateFile><privateKeyFile>$CH_DIR/tls/server.key</privateKeyFile><verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile><cacheSessions>true</cacheSessions><disableProtocols>sslv2,sslv3</disableProtocols><preferServerCiphers>true</preferServerCiphers></server></openSSL>"
   fi
-  cat >"$CH_DIR/config.xml" <<EOF
+  # <zookeeper> and <macros> let tests create
+  # ReplicatedMergeTree('/clickhouse/tables/{shard}/NAME', '{replica}').
+  cat >"$out" <<EOF
 <?xml version="1.0"?>
 <yandex>
   <logger><level>warning</level><log>$CH_DIR/logs/server.log</log><errorlog>$CH_DIR/logs/error.log</errorlog><size>100M</size><count>2</count></logger>
@@ -188,6 +259,8 @@ write_clickhouse_config() {
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <timezone>UTC</timezone>
+  <zookeeper><node><host>127.0.0.1</host><port>$ZK_PORT</port></node><session_timeout_ms>30000</session_timeout_ms></zookeeper>
+  <macros><shard>01</shard><replica>r1</replica></macros>
 </yandex>
 EOF
   cat >"$CH_DIR/users.xml" <<EOF
@@ -205,12 +278,22 @@ EOF
 }
 
 start_clickhouse() {
-  if pid_alive "$CH_DIR/clickhouse.pid"; then say "clickhouse already running (pid $(cat "$CH_DIR/clickhouse.pid"))"; return 0; fi
+  if pid_alive "$CH_DIR/clickhouse.pid"; then
+    say "clickhouse already running (pid $(cat "$CH_DIR/clickhouse.pid"))"
+    # A server started by an older version of this script keeps its old
+    # config (18.16 reads <zookeeper> and <macros> only at start): say so.
+    write_clickhouse_config "$CH_DIR/config.xml.new"
+    if ! cmp -s "$CH_DIR/config.xml.new" "$CH_DIR/config.xml"; then
+      say "WARNING: clickhouse runs with an older config (e.g. without <zookeeper>/<macros>); apply it with: scripts/services.sh restart clickhouse"
+    fi
+    rm -f "$CH_DIR/config.xml.new"
+    return 0
+  fi
   port_open $CH_HTTP_PORT && die "port $CH_HTTP_PORT is taken by another process; stop it first (ss -ltnp 'sport = :$CH_HTTP_PORT')"
   port_open $CH_TCP_PORT && die "port $CH_TCP_PORT (ClickHouse native) is taken by another process"
   if [ -n "$CH_HTTPS_PORT" ] && port_open "$CH_HTTPS_PORT"; then die "port $CH_HTTPS_PORT (ClickHouse https) is taken by another process"; fi
   install_clickhouse
-  write_clickhouse_config
+  write_clickhouse_config "$CH_DIR/config.xml"
   nohup clickhouse-server --config-file="$CH_DIR/config.xml" >"$CH_DIR/logs/stdout.log" 2>&1 </dev/null &
   echo $! >"$CH_DIR/clickhouse.pid"
   for _ in $(seq 1 120); do
@@ -237,23 +320,28 @@ stop_pid() { # name pidfile
 status() {
   local rc=0
   if pid_alive "$KAFKA_DIR/kafka.pid"; then echo "kafka: running (pid $(cat "$KAFKA_DIR/kafka.pid"), 127.0.0.1:$KAFKA_PORT)"; else echo "kafka: stopped"; rc=1; fi
+  if pid_alive "$ZK_DIR/zookeeper.pid"; then
+    if zk_serving; then echo "zookeeper: running (pid $(cat "$ZK_DIR/zookeeper.pid"), 127.0.0.1:$ZK_PORT)"; else echo "zookeeper: running (pid $(cat "$ZK_DIR/zookeeper.pid")) but not serving on 127.0.0.1:$ZK_PORT"; rc=1; fi
+  else echo "zookeeper: stopped"; rc=1; fi
   if pid_alive "$CH_DIR/clickhouse.pid"; then echo "clickhouse: running (pid $(cat "$CH_DIR/clickhouse.pid"), http://127.0.0.1:$CH_HTTP_PORT)"; else echo "clickhouse: stopped"; rc=1; fi
   return $rc
 }
 
 cmd="${1:-status}"; which="${2:-all}"
-case "$which" in all|kafka|clickhouse) ;; *) die "unknown service '$which' (kafka | clickhouse)";; esac
+case "$which" in all|kafka|zookeeper|clickhouse) ;; *) die "unknown service '$which' (kafka | zookeeper | clickhouse)";; esac
 case "$cmd" in
   install) install_clickhouse; install_kafka ;;
-  start)
-    if [ "$which" != clickhouse ]; then start_kafka; fi
-    if [ "$which" != kafka ]; then start_clickhouse; fi
+  start) # ZooKeeper before ClickHouse, which connects to it at start
+    case "$which" in all|kafka) start_kafka ;; esac
+    case "$which" in all|zookeeper|clickhouse) start_zookeeper ;; esac
+    case "$which" in all|clickhouse) start_clickhouse ;; esac
     ;;
-  stop)
-    if [ "$which" != clickhouse ]; then stop_pid kafka "$KAFKA_DIR/kafka.pid"; fi
-    if [ "$which" != kafka ]; then stop_pid clickhouse "$CH_DIR/clickhouse.pid"; fi
+  stop) # ClickHouse before ZooKeeper, so that it never runs without it for long
+    case "$which" in all|kafka) stop_pid kafka "$KAFKA_DIR/kafka.pid" ;; esac
+    case "$which" in all|clickhouse) stop_pid clickhouse "$CH_DIR/clickhouse.pid" ;; esac
+    case "$which" in all|zookeeper|clickhouse) stop_pid zookeeper "$ZK_DIR/zookeeper.pid" ;; esac
     ;;
   restart) "$0" stop "$which"; "$0" start "$which" ;;
   status) status ;;
-  *) die "usage: scripts/services.sh install|start|stop|restart|status [kafka|clickhouse]" ;;
+  *) die "usage: scripts/services.sh install|start|stop|restart|status [kafka|zookeeper|clickhouse]" ;;
 esac

@@ -258,6 +258,8 @@ export const PRIVATE = {
     LOCAL_KAFKA_CONTROLLER_PORT: '19093',
     LOCAL_CH_HTTP_PORT: '18123',
     LOCAL_CH_TCP_PORT: '19000',
+    // services.sh starts ClickHouse's ZooKeeper with it: not the shared pair's 2181
+    LOCAL_ZK_PORT: '12181',
   },
 };
 
