@@ -51,7 +51,7 @@ install_tools() {
   local missing=()
   command -v podman >/dev/null || missing+=(podman)
   command -v "${CONTAINER_RUNTIME:-runc}" >/dev/null || missing+=("${CONTAINER_RUNTIME:-runc}")
-  if [ "$NODE_IMAGE" = "$LOCAL_BASE" ] && ! command -v debootstrap >/dev/null; then missing+=(debootstrap); fi
+  if [ "$NODE_IMAGE" = "$LOCAL_BASE" ] && ! command -v debootstrap >/dev/null && [ ! -x /usr/sbin/debootstrap ]; then missing+=(debootstrap); fi
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     # Other jobs on the machine may hold the dpkg lock for a while: wait for it.
@@ -72,7 +72,7 @@ install_tools() {
 # own resolver leaves npm's dependencies half-configured.
 make_base() {
   if "${PODMAN[@]}" image exists "$LOCAL_BASE"; then return 0; fi
-  command -v debootstrap >/dev/null || die "debootstrap is needed to make the local base (scripts/image.sh install)"
+  command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || die "debootstrap is needed to make the local base (scripts/image.sh install)"
   local rootfs="$STATE/base-rootfs" started=$SECONDS
   say "making the local base $LOCAL_BASE (debootstrap trixie from $DEBIAN_MIRROR, then nodejs + npm)"
   as_root rm -rf "$rootfs"
@@ -111,7 +111,6 @@ fill_npm_cache() {
 }
 
 build() {
-  mkdir -p "$STATE"
   install_tools
   local pull=(--pull=missing)
   if [ "$NODE_IMAGE" = "$LOCAL_BASE" ]; then make_base; pull=(--pull=never); fi
@@ -138,11 +137,19 @@ run() {
   exec "${PODMAN[@]}" run "${RUN_FLAGS[@]}" "${opts[@]}" "$IMAGE" "${args[@]}"
 }
 
+# One build at a time per checkout: two test runs must not debootstrap into
+# the same folder or refill the same npm cache at once. `flock -o`: the lock
+# is held by flock itself, not inherited by podman's long-lived children.
+locked() { mkdir -p "$STATE"; exec flock -o "$STATE/lock" bash "${BASH_SOURCE[0]}" "$@"; }
+
 case "${1:-}" in
-  install) mkdir -p "$STATE"; install_tools ;;
-  base) mkdir -p "$STATE"; NODE_IMAGE="$LOCAL_BASE"; install_tools; make_base ;;
-  build) build ;;
+  install) locked _install ;;
+  base) locked _base ;;
+  build) locked _build ;;
+  _install) install_tools ;;
+  _base) NODE_IMAGE="$LOCAL_BASE"; install_tools; make_base ;;
+  _build) build ;;
   run) shift; run "$@" ;;
-  test) build; cd "$ROOT" && npm run --silent build && exec npx vitest run test/integration/container.test.ts ;;
+  test) bash "${BASH_SOURCE[0]}" build && cd "$ROOT" && npm run --silent build && exec npx vitest run test/integration/container.test.ts ;;
   *) echo "usage: scripts/image.sh install|base|build|run [podman run options] [-- sluice args]|test" >&2; exit 2 ;;
 esac
