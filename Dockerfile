@@ -5,12 +5,12 @@
 # dist/, the production node_modules and package.json, run as the non-root
 # `node` user. Configuration comes only from SLUICE_* environment variables at
 # `docker run` time: the image sets none (sluice rejects unknown SLUICE_*
-# variables and keeps its defaults in src/config.ts). test/unit/container.test.ts
+# variables and keeps its defaults in src/config.ts). test/unit/ops/container.test.ts
 # checks this file against package.json, the CI scripts and src/config.ts;
 # test/integration/container.test.ts builds it (scripts/image.sh) and runs it.
 
 # The Node base of both stages. Without a registry, scripts/image.sh builds
-# on a local Debian trixie base with Debian's nodejs and npm instead.
+# on a local Debian trixie base (Debian's nodejs, npm 10.8.2) instead.
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
