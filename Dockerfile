@@ -5,19 +5,28 @@
 # dist/, the production node_modules and package.json, run as the non-root
 # `node` user. Configuration comes only from SLUICE_* environment variables at
 # `docker run` time: the image sets none (sluice rejects unknown SLUICE_*
-# variables and keeps its defaults in src/config.ts). test/unit/container.test.ts
-# checks this file against package.json, the CI scripts and src/config.ts.
+# variables and keeps its defaults in src/config.ts). test/unit/ops/container.test.ts
+# checks this file against package.json, the CI scripts and src/config.ts;
+# test/integration/container.test.ts builds it (scripts/image.sh) and runs it.
 
-FROM node:20-bookworm-slim AS build
+# The Node base of both stages. Without a registry, scripts/image.sh builds
+# on a local Debian trixie base (Debian's nodejs, npm 10.8.2) instead.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# patches/: fixes to dependencies that npm ci's postinstall applies
+# (patch-package), so they must be in place first. The folder always exists
+# (patches/.gitkeep), so this COPY works with or without patches.
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build
 RUN npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 LABEL org.opencontainers.image.title="sluice" \
       org.opencontainers.image.description="Kafka → ClickHouse sink: partition-parallel batches, offsets committed only after the write, dead-letter topic for bad rows." \
       org.opencontainers.image.source="https://github.com/OWNER/sluice" \

@@ -1,7 +1,8 @@
 /**
  * container: Dockerfile, .dockerignore and docker-compose.yml checked against
- * the sources they must agree with — package.json, the CI scripts and
- * src/config.ts — so a drift fails here, on a machine without Docker. The
+ * the sources they must agree with — package.json, the CI scripts,
+ * scripts/image.sh and src/config.ts — so a drift fails here, without
+ * building anything (test/integration/container.test.ts builds and runs it). The
  * files are read as text (no YAML parser is installed); the Dockerfile's
  * HEALTHCHECK command is also run for real against a local HTTP server.
  */
@@ -69,12 +70,16 @@ const only = (stage: Instruction[], op: string) => {
 const npmRun = (cmd: string) => cmd.replace(/^npm run (?:--\S+ )*/, 'npm run ');
 
 describe('Dockerfile', () => {
-  it('has a build stage and a runtime stage on the same Node base, satisfying engines.node', () => {
+  it('has a build stage and a runtime stage on the same Node base (ARG NODE_IMAGE, default node:20-bookworm-slim), satisfying engines.node', () => {
     expect(buildStage).toBeDefined();
     expect(runtimeStage).toBeDefined();
     expect(extraStages).toEqual([]);
-    expect(buildStage![0]!.args).toBe('node:20-bookworm-slim AS build');
-    expect(runtimeStage![0]!.args).toBe('node:20-bookworm-slim');
+    // The only instruction before the first FROM: the base, overridable with
+    // --build-arg (scripts/image.sh passes a local base when no registry answers).
+    expect(dockerfile[0]).toEqual({ op: 'ARG', args: 'NODE_IMAGE=node:20-bookworm-slim' });
+    expect(dockerfile[1]!.op).toBe('FROM');
+    expect(buildStage![0]!.args).toBe('${NODE_IMAGE} AS build');
+    expect(runtimeStage![0]!.args).toBe('${NODE_IMAGE}');
     const minMajor = Number(/^>=\s*(\d+)/.exec(pkg.engines.node)![1]);
     expect(20).toBeGreaterThanOrEqual(minMajor);
   });
@@ -96,6 +101,14 @@ describe('Dockerfile', () => {
     expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', tsconfig.compilerOptions.rootDir]));
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
     for (const path of copied) expect(ignored, `${path} is ignored but copied`).not.toContain(path);
+  });
+
+  it('copies patches/ before npm ci (its postinstall applies them), and the folder always exists', () => {
+    const copyPatches = buildStage!.findIndex((i) => i.op === 'COPY' && i.args === 'patches ./patches');
+    const install = buildStage!.findIndex((i) => i.op === 'RUN' && /^npm ci\b/.test(i.args));
+    expect(copyPatches, 'COPY patches ./patches').toBeGreaterThan(0);
+    expect(copyPatches).toBeLessThan(install);
+    expect(statSync(join(ROOT, 'patches')).isDirectory()).toBe(true);
   });
 
   it('runtime stage: only dist/, production node_modules and package.json, as a non-root user, NODE_ENV=production', () => {
@@ -249,6 +262,17 @@ describe('docker-compose.yml', () => {
   it('has kafka, clickhouse and two sluice replicas built from this Dockerfile', () => {
     expect([...services.keys()]).toEqual(expect.arrayContaining(['kafka', 'clickhouse', 'sluice-1', 'sluice-2']));
     expect(sluiceServices.sort()).toEqual(['sluice-1', 'sluice-2']);
+  });
+
+  it('runs the image scripts/image.sh builds, health-checked by the image\'s own HEALTHCHECK', () => {
+    const tag = /^IMAGE="\$\{IMAGE:-([^}]+)\}"$/m.exec(read('scripts/image.sh'))?.[1];
+    expect(tag, 'scripts/image.sh names its default tag').toBeDefined();
+    for (const s of sluiceServices) {
+      const lines = serviceLines(s);
+      const image = lines.map((l) => /^\s+image:\s*(\S+)/.exec(l)?.[1]).filter(Boolean);
+      expect(image, `${s}: image`).toEqual([tag]);
+      expect(lines.some((l) => /^\s+healthcheck:/.test(l)), `${s} must not override the image's HEALTHCHECK`).toBe(false);
+    }
   });
 
   it('uses only SLUICE_* names that src/config.ts accepts (unknown ones stop start-up)', () => {
