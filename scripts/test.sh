@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/services.sh start
+# podman, runc and debootstrap for the container image test (a no-op once installed).
+bash scripts/image.sh install
 # chdb (a current ClickHouse engine in-process) checks the modern-server side
 # in test/unit/modern-clickhouse.test.ts. It is installed apart from the
 # project: its optional per-platform packages that npm cannot resolve here
