@@ -21,6 +21,7 @@ import { insertSettings, UNKNOWN_SERVER } from './clickhouse/features.js';
 import { SluiceError, errorMessage } from './errors.js';
 import { checkKafka } from './kafka/check.js';
 import { createEndOffsetPoller, type EndOffsetPoller } from './kafka/end-offsets.js';
+import { createCutIntentReader, type CutIntentReader } from './kafka/intents.js';
 import { Health } from './ops/health.js';
 import { EventTally, type Logger } from './ops/log.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
@@ -90,6 +91,29 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     stalled: () => pipeline.stalled,
     readyGauge: metrics.ready,
   });
+  // Before the first fetch of a new assignment: where the previous owners
+  // cut the batches they were writing (pipeline/batcher.ts). The partitions
+  // wait, paused, for the answer; kafkajs emits the assignment before it
+  // fetches, so no record arrives first.
+  let intents: CutIntentReader | undefined;
+  const loadCutIntents = (assignment: Record<string, number[]>, generation: number) => {
+    const tps = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+    if (tps.length === 0 || !source) return;
+    source.pause(tps);
+    intents ??= createCutIntentReader(source.kafka, config.groupId);
+    intents
+      .read(assignment)
+      .then(
+        (found) => {
+          for (const i of found) pipeline.setCutIntent(i.topic, i.partition, i.end, generation);
+          if (found.length > 0) log.info('group.cut_intents', { generation, intents: found.map((i) => `${i.topic}:${i.partition}<${i.end}`) });
+        },
+        (err: unknown) => log.warn('group.cut_intents_unread', { generation, error: errorMessage(err), note: 'batches are cut as usual; a re-read age-cut batch may be written twice' }),
+      )
+      .finally(() => {
+        if (pipeline.currentGeneration === generation) source?.resume(tps);
+      });
+  };
   const watch = createClickHouseWatch(() => writer.ping(), (error) => health.clickhouse(error), wake, log);
   const live = () => health.live();
   const ready = () => health.ready();
@@ -110,6 +134,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
           const generation = pipeline.newGeneration();
           health.groupJoined(phase === 'assigned');
           log.info(phase === 'assigned' ? 'group.assigned' : 'group.rebalancing', { generation, assignment });
+          if (phase === 'assigned' && assignment) loadCutIntents(assignment, generation);
         },
         onCrash: (error, restarting) => {
           health.groupJoined(false);
@@ -158,6 +183,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
       summarizeDeadLetters(deadLetterTally, log);
       watch.stop();
       await endOffsets?.stop();
+      await intents?.close();
       if (source) await leaveGroup(source, backoff, log);
       await dlq?.disconnect().catch(() => {});
       await server?.close();

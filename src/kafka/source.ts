@@ -36,6 +36,8 @@ export interface OffsetCommit {
   readonly partition: number;
   /** The next offset to read, as Kafka wants it. */
   readonly offset: string;
+  /** Stored with the offset (a cut intent, pipeline/batcher.ts). */
+  readonly metadata?: string;
 }
 
 /** What the consumer needs of the sink's configuration (config.ts Config has all of it). */
@@ -186,7 +188,7 @@ export function createSource(config: SourceSettings, log: Logger, handlers: Sour
       }
     },
     async commit(offsets) {
-      await consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+      await consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: o.metadata ?? null })));
     },
     async stop() {
       await consumer.disconnect();

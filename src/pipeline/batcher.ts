@@ -16,6 +16,14 @@
  * after an age- or shutdown-cut one: the re-inserts are byte-identical to
  * the first ones, which ClickHouse's insert deduplication recognises
  * (clickhouse/features.ts says why no token is used instead).
+ *
+ * Cuts by age or on demand (backpressure, shutdown) depend on timing, so a
+ * re-reader cannot reproduce them from the offsets alone. Such a batch is
+ * marked `reproducible: false`; the worker records its end in the
+ * partition's committed-offset metadata before writing it (cut intent), and
+ * a batcher created with `cutAt` — the end a previous owner recorded —
+ * seals its first batch exactly there and never by age before it: the
+ * re-insert is the same block again (issue #11).
  */
 import { headersSize, type SourceRecord } from '../kafka/record.js';
 
@@ -29,6 +37,8 @@ export interface Batch {
   readonly lastOffset: number;
   /** Accounted bytes (see recordBytes), what the buffer cap counts. */
   readonly bytes: number;
+  /** false: cut by age or on demand — a re-reader cuts here only if told (the cut intent). */
+  readonly reproducible: boolean;
 }
 
 export interface BatchLimits {
@@ -56,6 +66,8 @@ export class Batcher {
     readonly topic: string,
     readonly partition: number,
     private readonly limits: BatchLimits,
+    /** Exclusive end offset a previous owner cut the first batch at (from the committed metadata). */
+    private cutAt?: number,
   ) {}
 
   /** Appends records; returns the batches this sealed (usually none). */
@@ -66,27 +78,40 @@ export class Batcher {
       const size = recordBytes(r);
       if (this.records.length > 0) {
         // A gap in offsets (compaction, transaction markers) can skip a
-        // window's last offset: the window check catches that too.
+        // window's last offset, or the intended cut: these checks catch that.
         const otherWindow = Math.floor(r.offset / maxRows) !== Math.floor(this.records[0]!.offset / maxRows);
-        if (otherWindow || this.bytes + size > maxBytes) sealed.push(this.seal());
+        const pastCut = this.cutAt !== undefined && r.offset >= this.cutAt;
+        if (otherWindow || pastCut || this.bytes + size > maxBytes) sealed.push(this.seal(true));
       }
-      if (this.records.length === 0) this.openedAt = now;
+      if (this.records.length === 0) {
+        this.openedAt = now;
+        // Reading starts past the recorded cut (the committed offset moved on): nothing to reproduce.
+        if (this.cutAt !== undefined && r.offset >= this.cutAt) this.cutAt = undefined;
+      }
       this.records.push(r);
       this.bytes += size;
-      if ((r.offset + 1) % maxRows === 0 || this.records.length >= maxRows || this.bytes >= maxBytes) sealed.push(this.seal());
+      const atCut = this.cutAt !== undefined && r.offset + 1 >= this.cutAt;
+      if (atCut || (r.offset + 1) % maxRows === 0 || this.records.length >= maxRows || this.bytes >= maxBytes) sealed.push(this.seal(true));
     }
     return sealed;
   }
 
   /** The open batch, sealed, if its oldest record has waited maxWaitMs. */
   sealIfDue(now: number): Batch | undefined {
-    if (this.records.length === 0 || now - this.openedAt < this.limits.maxWaitMs) return undefined;
-    return this.seal();
+    // Waiting for an intended cut: its records are in the log already and
+    // arrive with the next fetches; an age cut now would be a new block.
+    if (this.records.length === 0 || this.cutAt !== undefined || now - this.openedAt < this.limits.maxWaitMs) return undefined;
+    return this.seal(false);
   }
 
-  /** The open batch, sealed, whatever its age (shutdown). */
+  /** The open batch, sealed, whatever its age (backpressure, shutdown, rebalance). */
   sealNow(): Batch | undefined {
-    return this.records.length === 0 ? undefined : this.seal();
+    return this.records.length === 0 ? undefined : this.seal(false);
+  }
+
+  /** The intended cut still ahead, if any. */
+  get pendingCut(): number | undefined {
+    return this.cutAt;
   }
 
   get bufferedBytes(): number {
@@ -97,8 +122,10 @@ export class Batcher {
     return this.records.length;
   }
 
-  private seal(): Batch {
+  private seal(reproducible: boolean): Batch {
     const records = this.records;
+    // Any cut ends the wait for the intended one: the first batch is done.
+    this.cutAt = undefined;
     const batch: Batch = {
       topic: this.topic,
       partition: this.partition,
@@ -106,6 +133,7 @@ export class Batcher {
       firstOffset: records[0]!.offset,
       lastOffset: records[records.length - 1]!.offset,
       bytes: this.bytes,
+      reproducible,
     };
     this.records = [];
     this.bytes = 0;

@@ -40,9 +40,25 @@ class StaleGenerationError extends SluiceError {
   }
 }
 
+/** The metadata a cut intent is committed with: `sluice.cut:<from>:<end>` (kafka/intents.ts reads it back). */
+export function cutIntentMetadata(from: number, end: number): string {
+  return `sluice.cut:${from}:${end}`;
+}
+
+interface Pending {
+  readonly topic: string;
+  readonly partition: number;
+  readonly next: number;
+  /** undefined: a cut intent, no new record behind it (the lag gauges keep their value). */
+  readonly timestamp: number | undefined;
+  readonly metadata?: string;
+  /** Resolved true once committed, false if dropped (stale generation, shutdown). */
+  readonly waiters: Array<(ok: boolean) => void>;
+}
+
 export class Committer {
   private generation = 0;
-  private pending = new Map<string, { topic: string; partition: number; next: number; timestamp: number }>();
+  private pending = new Map<string, Pending>();
   private readonly committedOffsets = new Map<string, number>();
   private running: Promise<void> | undefined;
 
@@ -60,6 +76,7 @@ export class Committer {
       this.log.info('commit.dropped_stale', { partitions: [...this.pending.keys()], generation: this.generation });
     }
     this.generation = generation;
+    for (const p of this.pending.values()) for (const w of p.waiters) w(false);
     this.pending.clear();
     this.committedOffsets.clear();
   }
@@ -69,8 +86,25 @@ export class Committer {
     if (generation !== this.generation) return;
     const key = `${topic}:${partition}`;
     const prev = this.pending.get(key);
-    if (!prev || prev.next < next) this.pending.set(key, { topic, partition, next, timestamp });
+    if (!prev || prev.next < next) this.pending.set(key, { topic, partition, next, timestamp, waiters: prev?.waiters ?? [] });
     this.kick();
+  }
+
+  /**
+   * Commits `from` (already durable: it is the end of the partition's last
+   * written batch) with metadata saying the next batch ends at `end`, before
+   * that batch is written (batcher.ts, cut intents). Resolves true once
+   * committed, false if the generation is over or the sink stops first.
+   */
+  intent(topic: string, partition: number, from: number, end: number, generation: number): Promise<boolean> {
+    if (generation !== this.generation) return Promise.resolve(false);
+    const key = `${topic}:${partition}`;
+    return new Promise((resolve) => {
+      const prev = this.pending.get(key);
+      if (prev && prev.next > from) return resolve(true); // a later commit has passed this batch already
+      this.pending.set(key, { topic, partition, next: from, timestamp: prev?.timestamp, metadata: cutIntentMetadata(from, end), waiters: [...(prev?.waiters ?? []), resolve] });
+      this.kick();
+    });
   }
 
   committed(topic: string, partition: number): number | undefined {
@@ -99,7 +133,7 @@ export class Committer {
         await retry(
           async () => {
             if (generation !== this.generation) throw new StaleGenerationError();
-            await this.commitFn(batch.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.next) })));
+            await this.commitFn(batch.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.next), ...(p.metadata ? { metadata: p.metadata } : {}) })));
           },
           {
             ...this.backoff,
@@ -117,11 +151,13 @@ export class Committer {
         if (generation === this.generation) {
           for (const p of batch) {
             this.committedOffsets.set(`${p.topic}:${p.partition}`, p.next);
-            this.onCommitted?.(p.topic, p.partition, p.next, p.timestamp);
+            if (p.timestamp !== undefined) this.onCommitted?.(p.topic, p.partition, p.next, p.timestamp);
+            for (const w of p.waiters) w(true);
           }
           this.log.debug('commit.ok', { offsets: batch.map((p) => `${p.topic}:${p.partition}@${p.next}`) });
         }
       } catch (err) {
+        for (const p of batch) for (const w of p.waiters) w(false);
         if (err instanceof StaleGenerationError) {
           this.log.info('commit.dropped_stale', { partitions: batch.map((p) => `${p.topic}:${p.partition}`) });
           continue;

@@ -64,6 +64,8 @@ export class Pipeline {
   private readonly stalls = new Map<string, { reason: string; since: number }>();
   private readonly highWatermarks = new Map<string, number>();
   private readonly committedTimestamps = new Map<string, { next: number; timestamp: number }>();
+  /** Ends of the batches previous owners recorded (cut intents), for the partitions' next workers. */
+  private readonly cutIntents = new Map<string, number>();
   private readonly insertQueue: PQueue;
   /** One routine retry line per partition and operation every 30 s. */
   private readonly logLimit = new LogRateLimit(30_000);
@@ -104,6 +106,7 @@ export class Pipeline {
     this.stalls.clear();
     this.highWatermarks.clear();
     this.committedTimestamps.clear();
+    this.cutIntents.clear();
     // Partitions we paused may come back to us; the new generation starts unpaused.
     if (this.paused.size > 0) {
       this.deps.resume([...this.paused.values()]);
@@ -124,6 +127,8 @@ export class Pipeline {
     if (!worker) {
       const table = this.deps.tables.get(topic);
       if (!table) throw new Error(`no table configured for topic ${topic}`);
+      const cutAt = this.cutIntents.get(key);
+      this.cutIntents.delete(key);
       worker = new PartitionWorker(topic, partition, table, this.generation, {
         ...this.deps,
         insertQueue: this.insertQueue,
@@ -133,7 +138,7 @@ export class Pipeline {
           if (!reason) this.stalls.delete(k);
           else this.stalls.set(k, { reason, since: this.stalls.get(k)?.since ?? this.now() });
         },
-      });
+      }, cutAt);
       this.workers.set(key, worker);
     }
     this.deps.metrics.recordsConsumed.inc({ topic }, records.length);
@@ -184,6 +189,15 @@ export class Pipeline {
       const c = this.committedTimestamps.get(key);
       if (c) this.deps.metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, high - c.next));
     }
+  }
+
+  /**
+   * The previous owner of a partition recorded that its batch from the
+   * committed offset ends at `end` (kafka/intents.ts read it at assignment):
+   * the partition's worker of this generation cuts its first batch there.
+   */
+  setCutIntent(topic: string, partition: number, end: number, generation: number): void {
+    if (generation === this.generation) this.cutIntents.set(`${topic}:${partition}`, end);
   }
 
   /** Partitions this replica holds records of in the current generation. */

@@ -81,9 +81,11 @@ export class PartitionWorker {
     readonly table: string,
     readonly generation: number,
     private readonly deps: WorkerDeps,
+    /** Where the previous owner cut its last batch (its cut intent), if it left one. */
+    cutAt?: number,
   ) {
     this.key = `${topic}:${partition}`;
-    this.batcher = new Batcher(topic, partition, deps.limits);
+    this.batcher = new Batcher(topic, partition, deps.limits, cutAt);
     this.log = deps.log.child({ topic, partition, table });
     this.signal = AbortSignal.any([deps.signal, this.abandonment.signal]);
   }
@@ -139,6 +141,7 @@ export class PartitionWorker {
     try {
       while (this.queue.length > 0 && !this.abandoned) {
         const batch = this.queue[0]!;
+        if (!batch.reproducible) await this.recordCut(batch);
         await this.write(batch);
         if (this.abandoned) return;
         this.queue.shift();
@@ -156,6 +159,21 @@ export class PartitionWorker {
       // loudly rather than skip the batch.
       this.log.error('partition.write_failed', { error: err });
       this.stall(`unexpected: ${errorMessage(err)}`);
+    }
+  }
+
+  /**
+   * A batch cut by age or on demand is recorded before it is written: its
+   * end goes into the partition's committed-offset metadata, so whoever
+   * reads the partition next cuts the same batch and the re-insert is the
+   * same block, which a deduplicating table drops (batcher.ts).
+   */
+  private async recordCut(batch: Batch): Promise<void> {
+    const { committer, backoff } = this.deps;
+    while (!(await committer.intent(this.topic, this.partition, batch.firstOffset, batch.lastOffset + 1, this.generation))) {
+      // Not committed: the generation is ending (abandon() follows) or the
+      // commit was dropped; writing now could leave a block nobody repeats.
+      await sleep(backoff.initialMs, this.signal);
     }
   }
 

@@ -303,3 +303,42 @@ describe('Batcher: contiguity, order and accounting', () => {
     expect([b.bufferedRows, b.bufferedBytes]).toEqual([0, 0]);
   });
 });
+
+describe('Batcher: cut intents (a batch end a previous owner recorded)', () => {
+  const limits = { maxRows: 1000, maxBytes: BIG, maxWaitMs: 100 };
+
+  it('seals the first batch exactly at the intended end, never by age before it, and marks age cuts unreproducible', () => {
+    const b = new Batcher('t', 0, limits, 107);
+    expect(b.add([rec(100), rec(101), rec(102)], 0)).toEqual([]);
+    expect(b.sealIfDue(10_000)).toBeUndefined(); // the rest is in the log already: wait for it
+    const [cut] = b.add([rec(103), rec(104), rec(105), rec(106), rec(107), rec(108)], 10_000);
+    expect(offsets(cut!)).toEqual([100, 101, 102, 103, 104, 105, 106]);
+    expect(cut!.reproducible).toBe(true);
+    expect(b.pendingCut).toBeUndefined();
+    // After it, cuts are the usual ones: by age here, which a re-reader could not reproduce.
+    const aged = b.sealIfDue(20_000)!;
+    expect(offsets(aged)).toEqual([107, 108]);
+    expect(aged.reproducible).toBe(false);
+  });
+
+  it('cuts before a record past the intended end when offsets skip it (compaction)', () => {
+    const b = new Batcher('t', 0, limits, 105);
+    const sealed = b.add([rec(100), rec(101), rec(110)], 0);
+    expect(sealed.map(offsets)).toEqual([[100, 101]]);
+    expect(b.bufferedRows).toBe(1);
+  });
+
+  it('forgets an intent behind the first offset read (the group moved on)', () => {
+    const b = new Batcher('t', 0, limits, 50);
+    b.add([rec(100)], 0);
+    expect(b.pendingCut).toBeUndefined();
+    expect(offsets(b.sealIfDue(1_000)!)).toEqual([100]);
+  });
+
+  it('window and size cuts are reproducible; sealNow is not', () => {
+    const b = new Batcher('t', 0, { maxRows: 3, maxBytes: BIG, maxWaitMs: 100 });
+    const [w] = b.add([rec(0), rec(1), rec(2), rec(3)], 0);
+    expect(w!.reproducible).toBe(true);
+    expect(b.sealNow()!.reproducible).toBe(false);
+  });
+});

@@ -338,3 +338,47 @@ describe('isRebalanceError', () => {
     expect(isRebalanceError(e)).toBe(false);
   });
 });
+
+describe('Committer.intent: a batch end recorded before the batch is written (issue #11)', () => {
+  it('commits the durable offset with sluice.cut metadata and resolves true once acknowledged', async () => {
+    const { commit, committed, c } = setup();
+    c.newGeneration(1);
+    const ok = c.intent('t', 0, 100, 150, 1);
+    const call = await commit.call(1);
+    expect(call.offsets).toEqual([{ topic: 't', partition: 0, offset: '100', metadata: 'sluice.cut:100:150' }]);
+    call.resolve();
+    expect(await ok).toBe(true);
+    // No new record behind an intent: the lag gauges are not touched.
+    expect(committed).toEqual([]);
+    // The batch's own ack then clears the metadata.
+    c.ack('t', 0, 150, 1, 7);
+    const next = await commit.call(2);
+    expect(next.offsets).toEqual([off('t', 0, 150)]);
+    next.resolve();
+    await c.flush();
+    expect(committed).toEqual([['t', 0, 150, 7]]);
+  });
+
+  it('resolves false for an old generation, and when a rebalance drops it', async () => {
+    const { commit, c } = setup();
+    c.newGeneration(2);
+    expect(await c.intent('t', 0, 10, 20, 1)).toBe(false);
+    const pending = c.intent('t', 0, 10, 20, 2);
+    (await commit.call(1)).reject(rebalance());
+    expect(await pending).toBe(false);
+  });
+
+  it('takes over a pending ack of the same offset (one commit, with the metadata)', async () => {
+    const { commit, c } = setup();
+    c.newGeneration(1);
+    c.ack('t', 0, 5, 1, 1);
+    const first = await commit.call(1); // in flight: 5
+    c.ack('t', 0, 10, 1, 2);
+    const ok = c.intent('t', 0, 10, 12, 1);
+    first.resolve();
+    const second = await commit.call(2);
+    expect(second.offsets).toEqual([{ topic: 't', partition: 0, offset: '10', metadata: 'sluice.cut:10:12' }]);
+    second.resolve();
+    expect(await ok).toBe(true);
+  });
+});

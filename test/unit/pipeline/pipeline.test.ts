@@ -171,7 +171,7 @@ function harness(opts: Options = {}) {
   const dlq = opts.dlq ? new FakeDeadLetters() : undefined;
   /** Offsets handed to the pipeline, per partition (what "every record below" means). */
   const delivered = new Map<number, number[]>();
-  const commits: { partition: number; next: number; generation: number }[] = [];
+  const commits: { partition: number; next: number; generation: number; metadata?: string }[] = [];
   const violations: string[] = [];
   let commitBlocking = false;
   const commitBlocked: Deferred[] = [];
@@ -185,7 +185,7 @@ function harness(opts: Options = {}) {
       for (const off of delivered.get(o.partition) ?? []) {
         if (off < next && !durable.has(off)) violations.push(`commit ${o.partition}@${next} before offset ${off} was durable`);
       }
-      commits.push({ partition: o.partition, next, generation: pipeline.currentGeneration });
+      commits.push({ partition: o.partition, next, generation: pipeline.currentGeneration, ...(o.metadata ? { metadata: o.metadata } : {}) });
     }
     if (commitBlocking) {
       const d = deferred();
@@ -289,7 +289,10 @@ describe('Pipeline: order and commit after write', () => {
       expect(h.ch.offsets(p)).toEqual(seq(0, N));
       const nexts = h.commits.filter((c) => c.partition === p).map((c) => c.next);
       expect(nexts).toEqual([...nexts].sort((a, b) => a - b));
-      expect(new Set(nexts).size).toBe(nexts.length);
+      // Each offset once as a plain commit; a cut intent repeats the offset before it, with metadata.
+      const plain = h.commits.filter((c) => c.partition === p && !c.metadata).map((c) => c.next);
+      expect(new Set(plain).size).toBe(plain.length);
+      for (const c of h.commits.filter((c) => c.partition === p && c.metadata)) expect(c.metadata).toMatch(new RegExp(`^sluice\\.cut:${c.next}:\\d+$`));
     }
     expect(h.violations).toEqual([]);
     expect(h.pipeline.bufferedBytes).toBe(0);
