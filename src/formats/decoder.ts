@@ -18,11 +18,15 @@
  *                          type's zero value (what 18.16's JSONEachRow
  *                          stores: it ignores DEFAULT expressions, checked
  *                          on the server).
- *   RowBinaryWithDefaults  (22.x+) a 0 byte and the value, or a 1 byte alone
- *                          for an absent field: the server evaluates the
- *                          column's DEFAULT expression, as its own
+ *   RowBinaryWithDefaults  (23.x+) a 0 byte and the value, or a 1 byte alone
+ *                          for an absent field of a column with a DEFAULT
+ *                          expression: the server evaluates it, as its own
  *                          JSONEachRow does with input_format_defaults_for_
- *                          omitted_fields=1 (checked in chdb).
+ *                          omitted_fields=1 (checked in chdb). An absent
+ *                          field without one is written as 0 + the zero
+ *                          value: 26.x fills a 1 byte with the column's raw
+ *                          default, which for an Enum without element 0 is
+ *                          the invalid value 0 (the table then fails to read).
  * JSON null in a non-Nullable column counts as absent (26.x's
  * input_format_null_as_default, the default there).
  * MATERIALIZED, ALIAS and EPHEMERAL columns are never written (the server
@@ -148,8 +152,11 @@ export function writeValues(schema: TableSchema, layout: RowLayout, values: read
         out.rollback(mark);
         return bad(c.name, 'missing field (the column has no DEFAULT and is not Nullable)');
       }
-      if (layout === 'RowBinaryWithDefaults') out.u8(1);
-      else c.codec.zero(out);
+      if (layout === 'RowBinaryWithDefaults' && c.hasDefaultExpression) out.u8(1);
+      else {
+        if (layout === 'RowBinaryWithDefaults') out.u8(0);
+        c.codec.zero(out);
+      }
       continue;
     }
     if (layout === 'RowBinaryWithDefaults') out.u8(0);

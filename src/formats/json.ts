@@ -56,6 +56,7 @@ export class JsonDecoder implements RowDecoder {
   private readonly computed: Set<string>;
   private readonly withDefaults: boolean;
   private readonly requires: boolean[];
+  private readonly hasDefault: boolean[];
   /** Per column: start and end of its bytes in the writer; stamp === gen marks "written in this row". */
   private readonly colStart: Int32Array;
   private readonly colEnd: Int32Array;
@@ -79,6 +80,7 @@ export class JsonDecoder implements RowDecoder {
     this.codecs = cols.map((c) => c.codec);
     this.names = cols.map((c) => Buffer.from(c.name, 'utf8'));
     this.requires = cols.map((c) => requiresField(c));
+    this.hasDefault = cols.map((c) => c.hasDefaultExpression);
     this.names.forEach((b, i) => {
       this.byName.set(cols[i]!.name, i);
       if (b.length < 256) (this.byLen[b.length] ??= []).push(i);
@@ -171,8 +173,11 @@ export class JsonDecoder implements RowDecoder {
       if (i !== next) inOrder = false;
       next = i + 1;
       this.colStart[i] = out.pos;
-      if (this.withDefaults) out.u8(1);
-      else this.codecs[i]!.zero(out);
+      if (this.withDefaults && this.hasDefault[i]) out.u8(1);
+      else {
+        if (this.withDefaults) out.u8(0);
+        this.codecs[i]!.zero(out);
+      }
       this.colEnd[i] = out.pos;
     }
 
@@ -220,10 +225,9 @@ export class JsonDecoder implements RowDecoder {
       let len = -1;
       for (const i of g) {
         let n: number;
-        if (this.withDefaults && out.buf[this.colStart[i]!] === 1) {
-          if (this.schema.columns[i]!.hasDefaultExpression) continue;
-          n = 0;
-        } else n = readVarUInt(out.buf, this.colStart[i]! + skip);
+        // An absent member with a DEFAULT expression: its length is the server's to decide.
+        if (this.withDefaults && out.buf[this.colStart[i]!] === 1) continue;
+        n = readVarUInt(out.buf, this.colStart[i]! + skip);
         if (len < 0) len = n;
         else if (n !== len) {
           const names = g.map((j) => this.schema.columns[j]!.name).join(', ');

@@ -105,7 +105,10 @@ export const CASES: readonly TypeCases[] = [
   { type: "DateTime('America/New_York')", cases: [['"2024-07-01 12:00:00"', 's', 's'], ['"2024-01-15 08:00:00"', 's', 's']] },
   { type: "Enum8('a' = 1, 'b' = -2, 'it\\'s' = 3)", cases: [
     ['"a"', 's', 's'], ['"b"', 's', 's'], ['"it\'s"', 's', 's'], ['"c"', 'x', 'x'], ['1', { v: 'a' }, 's'], ['"1"', { v: 'a' }, 's'],
-    ['-2', { v: 'b' }, 's'], ['5', 'x', 'x'], ['""', 'x', 'x'], ['null', { v: 'b' }, { v: 'b' }],
+    ['-2', { v: 'b' }, 's'], ['5', 'x', 'x'], ['""', 'x', 'x'],
+    // null: 18.16 refuses it; 26.x stores the invalid value 0 (null as the column's raw default) and the table
+    // then fails every read, so it is not run there. sluice stores the smallest element, what an omitted field gets.
+    ['null', { v: 'b' }, undefined],
   ] },
   { type: "Enum16('x' = 1000, 'y' = -1000)", cases: [['"x"', 's', 's'], ['"y"', 's', 's'], ['"z"', 'x', 'x']] },
   { type: 'Nullable(UInt8)', cases: [['null', 's', 's'], ['1', 's', 's'], ['""', 's', 's'], ['"null"', 'x', 'x'], ['"NULL"', 'x', 'x'], ['300', 'R', 'R']] },

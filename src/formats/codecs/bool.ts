@@ -11,7 +11,7 @@ import { quoteBytes, ScalarCodec, type Reason } from './codec.js';
 
 export class BoolCodec extends ScalarCodec {
   protected override jsonNumber(c: JsonCursor, out: RowWriter): Reason {
-    if (num.isInt && num.sig <= 1 && !(num.neg && num.mant !== 0)) {
+    if (num.isInt && num.mant <= 1 && num.sig <= 1 && !(num.neg && num.mant !== 0)) {
       out.u8(num.mant);
       return undefined;
     }
