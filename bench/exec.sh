@@ -15,8 +15,8 @@ cd "$ROOT"
 name="${1:-}"
 case "$name" in
   backlog|replicas) shift; bash scripts/services.sh start ;;
-  micro) shift ;;
-  *) echo "usage: bash bench/exec.sh backlog|replicas|micro [args]" >&2; exit 2 ;;
+  micro|micro-typed) shift ;;
+  *) echo "usage: bash bench/exec.sh backlog|replicas|micro|micro-typed [args]" >&2; exit 2 ;;
 esac
 npx --no-install tsc -p bench/tsconfig.json
 # --expose-gc: micro collects garbage between timed runs so one run's

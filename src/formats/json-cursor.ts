@@ -25,6 +25,10 @@ export const RBRACE = 0x7d;
 export const LBRACKET = 0x5b;
 export const RBRACKET = 0x5d;
 
+/** 1 for bytes a string's content can hold as they are: not '"', not '\\', ASCII. */
+const PLAIN = new Uint8Array(256);
+for (let i = 0; i < 0x80; i++) PLAIN[i] = i === QUOTE || i === BACKSLASH ? 0 : 1;
+
 export class JsonCursor {
   buf: Uint8Array = Buffer.alloc(0);
   pos = 0;
@@ -87,6 +91,8 @@ export class JsonCursor {
     this.sStart = p;
     let escaped = false;
     for (;;) {
+      // Plain bytes are the common case: one table load per byte skips them.
+      while (p < end && PLAIN[b[p]!] === 1) p++;
       if (p >= end) return this.fail('unterminated string');
       const c = b[p]!;
       if (c === QUOTE) break;

@@ -111,36 +111,32 @@ export class JsonDecoder implements RowDecoder {
     let unknown: string[] | undefined;
     let inOrder = true;
     let next = 0; // column index expected next if the row is in order
-    const fail = (column: string | undefined, reason: string): DecodeOutcome => {
-      out.rollback(mark);
-      return bad(column, reason, unknown ?? OK.unknown);
-    };
 
     const first = c.ws();
     if (first !== LBRACE) {
-      if (first < 0) return fail(undefined, 'empty record (no JSON value)');
-      return fail(undefined, `not a JSON object (starts with ${JSON.stringify(String.fromCharCode(first))})`);
+      if (first < 0) return this.fail(out, mark, unknown, undefined, 'empty record (no JSON value)');
+      return this.fail(out, mark, unknown, undefined, `not a JSON object (starts with ${JSON.stringify(String.fromCharCode(first))})`);
     }
     c.pos++;
     let b = c.ws();
     if (b === RBRACE) c.pos++;
     else {
       for (;;) {
-        if (b !== QUOTE) return fail(undefined, b < 0 ? 'unexpected end of input' : `expected a key at byte ${c.pos - start}`);
-        if (!c.scanString()) return fail(undefined, c.error);
+        if (b !== QUOTE) return this.fail(out, mark, unknown, undefined, b < 0 ? 'unexpected end of input' : `expected a key at byte ${c.pos - start}`);
+        if (!c.scanString()) return this.fail(out, mark, unknown, undefined, c.error);
         const idx = this.lookup();
-        if (c.ws() !== COLON) return fail(undefined, `expected ':' at byte ${c.pos - start}`);
+        if (c.ws() !== COLON) return this.fail(out, mark, unknown, undefined, `expected ':' at byte ${c.pos - start}`);
         c.pos++;
-        if (c.ws() < 0) return fail(undefined, 'unexpected end of input');
+        if (c.ws() < 0) return this.fail(out, mark, unknown, undefined, 'unexpected end of input');
         if (idx < 0) {
           const name = this.keyName();
           if (!this.computed.has(name)) {
-            if (this.strict) return fail(name, 'field is not a column of the table (strict mode)');
+            if (this.strict) return this.fail(out, mark, unknown, name, 'field is not a column of the table (strict mode)');
             (unknown ??= []).push(name);
-          } else if (this.strict) return fail(name, 'column is computed by the server (MATERIALIZED/ALIAS/EPHEMERAL) and cannot be written');
-          if (!c.skipValue()) return fail(undefined, c.error);
+          } else if (this.strict) return this.fail(out, mark, unknown, name, 'column is computed by the server (MATERIALIZED/ALIAS/EPHEMERAL) and cannot be written');
+          if (!c.skipValue()) return this.fail(out, mark, unknown, undefined, c.error);
         } else {
-          if (this.seen[idx] === gen) return fail(this.schema.columns[idx]!.name, 'duplicate field');
+          if (this.seen[idx] === gen) return this.fail(out, mark, unknown, this.schema.columns[idx]!.name, 'duplicate field');
           this.seen[idx] = gen;
           const codec = this.codecs[idx]!;
           if (!codec.nullable && c.takeNull()) {
@@ -154,22 +150,22 @@ export class JsonDecoder implements RowDecoder {
             this.colStart[idx] = out.pos;
             if (this.withDefaults) out.u8(0);
             const r = codec.json(c, out);
-            if (r !== undefined) return fail(this.schema.columns[idx]!.name, r);
+            if (r !== undefined) return this.fail(out, mark, unknown, this.schema.columns[idx]!.name, r);
             this.colEnd[idx] = out.pos;
           }
         }
         b = c.ws();
         if (b === COMMA) { c.pos++; b = c.ws(); continue; }
         if (b === RBRACE) { c.pos++; break; }
-        return fail(undefined, b < 0 ? 'unexpected end of input' : `expected , or } at byte ${c.pos - start}`);
+        return this.fail(out, mark, unknown, undefined, b < 0 ? 'unexpected end of input' : `expected , or } at byte ${c.pos - start}`);
       }
     }
-    if (c.ws() >= 0) return fail(undefined, `trailing data after the JSON object at byte ${c.pos - start}`);
+    if (c.ws() >= 0) return this.fail(out, mark, unknown, undefined, `trailing data after the JSON object at byte ${c.pos - start}`);
 
     // Absent fields (and nulls in non-Nullable columns).
     for (let i = 0; i < this.n; i++) {
       if (this.stamp[i] === gen) continue;
-      if (this.missing === 'reject' && this.requires[i]) return fail(this.schema.columns[i]!.name, 'missing field (the column has no DEFAULT and is not Nullable)');
+      if (this.missing === 'reject' && this.requires[i]) return this.fail(out, mark, unknown, this.schema.columns[i]!.name, 'missing field (the column has no DEFAULT and is not Nullable)');
       if (i !== next) inOrder = false;
       next = i + 1;
       this.colStart[i] = out.pos;
@@ -183,10 +179,16 @@ export class JsonDecoder implements RowDecoder {
 
     if (this.nested.length > 0) {
       const r = this.checkNested(out);
-      if (r !== undefined) return fail(r[0], r[1]);
+      if (r !== undefined) return this.fail(out, mark, unknown, r[0], r[1]);
     }
     if (!inOrder) this.putInOrder(out, mark);
     return unknown ? { ok: true, unknown } : OK;
+  }
+
+  /** Rolls the row back; no closure for it in decode, so a good record allocates nothing. */
+  private fail(out: RowWriter, mark: number, unknown: string[] | undefined, column: string | undefined, reason: string): DecodeOutcome {
+    out.rollback(mark);
+    return bad(column, reason, unknown ?? OK.unknown);
   }
 
   /** The column index of the key just scanned, or -1. */

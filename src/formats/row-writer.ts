@@ -120,11 +120,13 @@ export class RowWriter {
     this.ensure(n);
     const b = this.buf;
     let p = this.pos;
-    if (n <= 32) {
+    if (n <= 64) {
       // Short copies: a loop beats the native call.
       for (let i = start; i < end; i++) b[p++] = src[i]!;
     } else {
-      b.set(src.subarray(start, end), p);
+      // Buffer#copy takes offsets: no view object per copy.
+      if (Buffer.isBuffer(src)) src.copy(b, p, start, end);
+      else b.set(src.subarray(start, end), p);
       p += n;
     }
     this.pos = p;

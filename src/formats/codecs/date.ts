@@ -94,6 +94,11 @@ function parseDate(b: Uint8Array, p: number, end: number): number {
   return p;
 }
 
+/** Two digits at q as a number, or -1. */
+function two(b: Uint8Array, q: number): number {
+  return isDigit(b[q]) && isDigit(b[q + 1]) ? (b[q]! - 0x30) * 10 + b[q + 1]! - 0x30 : -1;
+}
+
 /** Reads "date[( |T)hh:mm:ss[.frac]][Z|±hh[:]mm]" filling dt; returns the end or -1. */
 function parseDateTime(b: Uint8Array, p: number, end: number): number {
   p = parseDate(b, p, end);
@@ -106,10 +111,9 @@ function parseDateTime(b: Uint8Array, p: number, end: number): number {
   const sep = b[p];
   if (sep !== 0x20 && sep !== 0x54) return -1;
   p++;
-  const two = (q: number) => (isDigit(b[q]) && isDigit(b[q + 1]) ? (b[q]! - 0x30) * 10 + b[q + 1]! - 0x30 : -1);
-  const h = two(p);
-  const mi = b[p + 2] === 0x3a ? two(p + 3) : -1;
-  const s = b[p + 5] === 0x3a ? two(p + 6) : -1;
+  const h = two(b, p);
+  const mi = b[p + 2] === 0x3a ? two(b, p + 3) : -1;
+  const s = b[p + 5] === 0x3a ? two(b, p + 6) : -1;
   if (h < 0 || mi < 0 || s < 0 || p + 8 > end) return -1;
   if (h > 23 || mi > 59 || s > 59) return -1;
   p += 8;
@@ -124,10 +128,10 @@ function parseDateTime(b: Uint8Array, p: number, end: number): number {
     const c = b[p]!;
     if (c === 0x5a) { dt.hasOffset = true; p++; }
     else if (c === 0x2b || c === 0x2d) {
-      const oh = two(p + 1);
+      const oh = two(b, p + 1);
       let q = p + 3;
       if (b[q] === 0x3a) q++;
-      const om = two(q);
+      const om = two(b, q);
       if (oh < 0 || om < 0 || oh > 14 || om > 59) return -1;
       dt.hasOffset = true;
       dt.offset = (c === 0x2d ? -1 : 1) * (oh * 3600 + om * 60);
@@ -135,6 +139,24 @@ function parseDateTime(b: Uint8Array, p: number, end: number): number {
     }
   }
   return p;
+}
+
+/**
+ * The value a reason quotes, set just before the calls that may need it:
+ * one shared function instead of a closure per value on the hot path.
+ */
+const subject = { buf: undefined as Uint8Array | undefined, s: 0, e: 0, v: undefined as unknown };
+const showSubject = (): string => (subject.buf ? quoteBytes(subject.buf, subject.s, subject.e) : describe(subject.v));
+function at(buf: Uint8Array, s: number, e: number): () => string {
+  subject.buf = buf;
+  subject.s = s;
+  subject.e = e;
+  return showSubject;
+}
+function atValue(v: unknown): () => string {
+  subject.buf = undefined;
+  subject.v = v;
+  return showSubject;
 }
 
 const DATE_MAX = 65535; // 2149-06-06
@@ -159,12 +181,12 @@ export class DateCodec extends ScalarCodec {
 
   protected override jsonNumber(c: JsonCursor, out: RowWriter): Reason {
     if (!num.isInt || num.sig > 15) return `${quoteBytes(c.buf, num.start, num.end)} is not a day number for ${this.type.text}`;
-    return this.write(num.neg ? -num.mant : num.mant, out, () => quoteBytes(c.buf, num.start, num.end));
+    return this.write(num.neg ? -num.mant : num.mant, out, at(c.buf, num.start, num.end));
   }
 
   text(buf: Uint8Array, start: number, end: number, out: RowWriter): Reason {
     if (parseDate(buf, start, end) !== end) return `${quoteBytes(buf, start, end)} is not a valid date (YYYY-MM-DD)`;
-    return this.write(dt.days, out, () => quoteBytes(buf, start, end));
+    return this.write(dt.days, out, at(buf, start, end));
   }
 
   private write(days: number, out: RowWriter, show: () => string): Reason {
@@ -182,9 +204,9 @@ export class DateCodec extends ScalarCodec {
     if (v instanceof Date) {
       const ms = v.getTime();
       if (Number.isNaN(ms)) return 'an invalid Date';
-      return this.write(Math.floor(ms / 86_400_000), out, () => describe(v));
+      return this.write(Math.floor(ms / 86_400_000), out, atValue(v));
     }
-    if (typeof v === 'number' && Number.isInteger(v)) return this.write(v, out, () => describe(v));
+    if (typeof v === 'number' && Number.isInteger(v)) return this.write(v, out, atValue(v));
     return super.plain(v, out);
   }
 
@@ -196,6 +218,7 @@ export class DateCodec extends ScalarCodec {
 
 export class DateTimeCodec extends ScalarCodec {
   private readonly zone: Zone;
+  private readonly utc: boolean;
   /** DateTime64 precision; -1 for DateTime (32-bit seconds). */
   private readonly precision: number;
   private readonly scale: number;
@@ -207,12 +230,13 @@ export class DateTimeCodec extends ScalarCodec {
     this.max = legacyRange ? (LEGACY_DATE_MAX + 1) * 86400 - 1 : DT_MAX;
     this.range = legacyRange ? '1970-01-01 00:00:00..2105-12-31 23:59:59 UTC on this server' : '1970-01-01 00:00:00..2106-02-07 06:28:15 UTC';
     this.zone = zoneFor(type.timezone ?? serverTimezone);
+    this.utc = this.zone.utc;
     this.precision = type.kind === 'datetime64' ? type.precision : -1;
     this.scale = 10 ** Math.max(0, this.precision);
   }
 
   protected override jsonNumber(c: JsonCursor, out: RowWriter): Reason {
-    const show = () => quoteBytes(c.buf, num.start, num.end);
+    const show = at(c.buf, num.start, num.end);
     if (!num.isInt) return `${show()} is not a whole number of ${this.precision < 0 ? 'seconds' : 'ticks'} for ${this.type.text}`;
     if (num.sig > 15) {
       if (this.precision < 0) return `${show()} is outside the range of ${this.type.text}`;
@@ -224,7 +248,7 @@ export class DateTimeCodec extends ScalarCodec {
   }
 
   text(buf: Uint8Array, start: number, end: number, out: RowWriter): Reason {
-    const show = () => quoteBytes(buf, start, end);
+    const show = at(buf, start, end);
     // Digits alone (with an optional fraction): a Unix time.
     let p = start;
     while (p < end && isDigit(buf[p])) p++;
@@ -251,7 +275,7 @@ export class DateTimeCodec extends ScalarCodec {
       return this.precision < 0 ? this.writeSeconds(0, out, show) : this.writeTicks(0, out, show);
     }
     const local = dt.days * 86400 + dt.secs;
-    const secs = dt.hasOffset ? local - dt.offset : this.zone.toUtc(local);
+    const secs = dt.hasOffset ? local - dt.offset : this.utc ? local : this.zone.toUtc(local);
     if (this.precision < 0) return this.writeSeconds(secs, out, show);
     return this.writeParts(secs, dt.fracStart, dt.fracEnd, buf, out, show);
   }
@@ -282,7 +306,7 @@ export class DateTimeCodec extends ScalarCodec {
   }
 
   protected override plain(v: unknown, out: RowWriter): Reason {
-    const show = () => describe(v);
+    const show = atValue(v);
     if (v instanceof Date) {
       const ms = v.getTime();
       if (Number.isNaN(ms)) return 'an invalid Date';
