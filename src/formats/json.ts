@@ -25,7 +25,10 @@
  * objects is refused as unknown by both 18.16 and 26.x, and is an unknown
  * field here too). The arrays of one Nested must have equal lengths (an
  * absent one counts as empty): the server refuses the whole INSERT
- * otherwise, so sluice refuses that record alone.
+ * otherwise, so sluice refuses that record alone. A table made with
+ * flatten_nested = 0 shows one `n Nested(x T, y U)` column instead; that is
+ * an array of named tuples, and takes `"n": [{"x": …, "y": …}, …]` (26.x,
+ * checked in chdb).
  */
 import { bad, OK, requiresField, type DecodeOutcome, type MissingPolicy, type RowDecoder, type RowLayout, type TableSchema } from './decoder.js';
 import { COLON, COMMA, JsonCursor, LBRACE, QUOTE, RBRACE } from './json-cursor.js';

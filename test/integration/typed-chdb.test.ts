@@ -81,6 +81,24 @@ describe('typed rows on the modern engine (chdb)', () => {
     });
   }
 
+  it('takes an unflattened Nested column (flatten_nested = 0) as an array of objects', async () => {
+    for (const t of ['nn_bin', 'nn_json']) {
+      await server.exec(`CREATE TABLE typed.${t} (k UInt32, n Nested(x UInt8, y String)) ENGINE = Memory SETTINGS flatten_nested = 0`);
+    }
+    const schema = tableSchema(await readTableColumns(server.query, 'typed', 'nn_bin'));
+    expect(schema.columns.map((c) => c.type.text)).toEqual(['UInt32', 'Nested(x UInt8, y String)']);
+    const lines = ['{"k":1,"n":[{"x":1,"y":"a"},{"y":"b","x":2}]}', '{"k":2,"n":[]}', '{"k":3}'];
+    const decoder = new JsonDecoder(schema, { layout: 'RowBinary' });
+    const w = new RowWriter();
+    for (const l of lines) expect(decoder.decode(Buffer.from(l), w)).toMatchObject({ ok: true });
+    await server.insertBinary('nn_bin', schema.columnNames, w.finish(), 'RowBinary');
+    for (const l of lines) expect(await server.insertJson('nn_json', l)).toBeUndefined();
+    const sel = (t: string) => server.selectTsv(`SELECT * FROM typed.${t} ORDER BY k`);
+    const got = await sel('nn_bin');
+    expect(got.split('\n')[0]).toBe("1\t[(1,'a'),(2,'b')]");
+    expect(got).toBe(await sel('nn_json'));
+  });
+
   it('RowBinaryWithDefaults: an absent field (or null in a non-Nullable column) gets the DEFAULT expression, as JSONEachRow does', async () => {
     const ddl = (t: string) => `CREATE TABLE typed.${t} (k UInt32, a UInt32 DEFAULT 7, b String DEFAULT concat('x', toString(k)),
       n Nullable(UInt8) DEFAULT 3, e Enum8('z' = 5, 'y' = 3), arr Array(UInt8) DEFAULT [1, 2], m UInt32 MATERIALIZED k + 1,
