@@ -18,7 +18,9 @@
  * Same measuring rules as micro.ts: each case calibrated to >= --run-ms per
  * timed run, warmed up, then --runs timed runs with a GC before each
  * (node --expose-gc, as bench/exec.sh runs it); median ns/record with the
- * fastest and slowest run. Before timing, every case's output is checked:
+ * fastest and slowest run, plus the process's CPU time per record (user +
+ * system, median): on a shared 2-core machine wall time also counts the
+ * time others held the CPU. Before timing, every case's output is checked:
  * the typed rows must equal the hand-written rows byte for byte.
  * Prints a table and writes bench/results/micro-typed-<timestamp>.json.
  *
@@ -63,7 +65,17 @@ const BATCH_RECORDS = 100_000;
 const CHUNKS = 10;
 
 interface Case { name: string; op: () => unknown }
-interface CaseResult { name: string; nsPerRecordMedian: number; nsPerRecordMin: number; nsPerRecordMax: number; mbPerSMedian: number; itersPerRun: number; runs: number }
+interface CaseResult {
+  name: string;
+  nsPerRecordMedian: number;
+  nsPerRecordMin: number;
+  nsPerRecordMax: number;
+  /** CPU time (user + system) of this process per record: less moved by other load on a shared machine than wall time. */
+  cpuNsPerRecordMedian: number;
+  mbPerSMedian: number;
+  itersPerRun: number;
+  runs: number;
+}
 
 let sink: unknown;
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -98,19 +110,25 @@ function measure(c: Case, records: number, bytesPerRecord: number, runs: number,
   }
   for (let i = 0; i < iters; i++) sink = c.op();
   const ns: number[] = [];
+  const cpu: number[] = [];
   for (let r = 0; r < runs; r++) {
     gc?.();
+    const c0 = process.cpuUsage();
     const t = process.hrtime.bigint();
     for (let i = 0; i < iters; i++) sink = c.op();
     ns.push(Number(process.hrtime.bigint() - t) / (iters * records));
+    const dc = process.cpuUsage(c0);
+    cpu.push(((dc.user + dc.system) * 1000) / (iters * records));
   }
   ns.sort((a, b) => a - b);
+  cpu.sort((a, b) => a - b);
   const median = ns[Math.floor(ns.length / 2)]!;
   return {
     name: c.name,
     nsPerRecordMedian: Math.round(median * 10) / 10,
     nsPerRecordMin: Math.round(ns[0]! * 10) / 10,
     nsPerRecordMax: Math.round(ns[ns.length - 1]! * 10) / 10,
+    cpuNsPerRecordMedian: Math.round(cpu[Math.floor(cpu.length / 2)]! * 10) / 10,
     mbPerSMedian: Math.round((bytesPerRecord / median) * 1000),
     itersPerRun: iters,
     runs,
@@ -212,13 +230,19 @@ async function main(): Promise<void> {
     results.push(measure(c, BATCH_RECORDS, bytesPerRecord, params.runs, params.runMs));
   }
   void sink;
-  const header = ['case', 'ns/record', 'min', 'max', 'MB/s', 'runs x ops'];
-  const rows = results.map((r) => [r.name, fmt(r.nsPerRecordMedian, 1), fmt(r.nsPerRecordMin, 1), fmt(r.nsPerRecordMax, 1), fmt(r.mbPerSMedian), `${r.runs} x ${r.itersPerRun}`]);
+  const base = results[1]!.nsPerRecordMedian;
+  const header = ['case', 'ns/record', 'min', 'max', 'CPU ns/record', 'x parse+write', 'MB/s', 'runs x ops'];
+  const rows = results.map((r) => [
+    r.name, fmt(r.nsPerRecordMedian, 1), fmt(r.nsPerRecordMin, 1), fmt(r.nsPerRecordMax, 1), fmt(r.cpuNsPerRecordMedian, 1),
+    fmt(r.nsPerRecordMedian / base, 2), fmt(r.mbPerSMedian), `${r.runs} x ${r.itersPerRun}`,
+  ]);
   process.stdout.write([
     `micro-typed: typed-row hot path, built modules from ${params.dist}; ${BATCH_RECORDS} events of ${bytesPerRecord.toFixed(1)} B, ${columns.length} columns; ` +
       `node ${env.node}, ${env.cpus} CPUs ${env.cpuModel ?? ''} (load ${env.loadAvgAtStart} at start), commit ${env.commit ?? '?'}`,
     formatTable(header, rows),
-    `medians of ${params.runs} timed runs of >= ${params.runMs} ms each; min/max = fastest/slowest run; GC between runs.`,
+    `medians of ${params.runs} timed runs of >= ${params.runMs} ms each; min/max = fastest/slowest run; GC between runs. ` +
+      'CPU ns/record: this process\'s user+system time (counts GC threads too), less moved by a busy machine than wall time. ' +
+      'x parse+write: median over the JSON.parse + RowBinary median of this run.',
   ].join('\n') + '\n');
   const path = writeJson(join(repoRoot, 'bench', 'results'), 'micro-typed', startedAt, {
     benchmark: 'micro-typed', startedAt, finishedAt: new Date().toISOString(),

@@ -92,6 +92,7 @@ export class JsonCursor {
     let escaped = false;
     for (;;) {
       // Plain bytes are the common case: one table load per byte skips them.
+      while (p + 4 <= end && (PLAIN[b[p]!]! & PLAIN[b[p + 1]!]! & PLAIN[b[p + 2]!]! & PLAIN[b[p + 3]!]!) === 1) p += 4;
       while (p < end && PLAIN[b[p]!] === 1) p++;
       if (p >= end) return this.fail('unterminated string');
       const c = b[p]!;

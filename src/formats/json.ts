@@ -11,8 +11,8 @@
  * so a hostile record cannot crash or stall the sink.
  *
  * Keys are matched to columns by their bytes (no JS string per key): the
- * column that followed the previous key is tried first, which is a hit
- * for records whose keys come in a stable order. Unknown keys are skipped
+ * column the previous record had at the same key position is tried first,
+ * which is a hit for records whose keys come in a stable order (any order). Unknown keys are skipped
  * (validated) and returned by name in the outcome, or refuse the record in
  * strict mode. Values are written where they are met; when the keys were
  * not in column order (or a column was absent), the row is put in column
@@ -53,6 +53,8 @@ export class JsonDecoder implements RowDecoder {
   private readonly n: number;
   private readonly codecs: Codec[];
   private readonly names: Buffer[];
+  /** The name has no byte JSON must escape ('"', '\\', control bytes): its raw bytes are its JSON key. */
+  private readonly plainName: boolean[];
   /** Column indexes by name length (names up to 255 bytes); longer names and escaped keys go through byName. */
   private readonly byLen: number[][] = [];
   private readonly byName = new Map<string, number>();
@@ -70,7 +72,9 @@ export class JsonDecoder implements RowDecoder {
   /** Groups of Nested member columns (two or more Arrays sharing a prefix). */
   private readonly nested: number[][];
   private readonly reorder = new RowWriter(1024);
-  private predicted = 0;
+  /** Column index of the k-th key of the previous record (-1: unknown key): the first guess for this record's k-th key. */
+  private readonly lastOrder: Int32Array;
+  private keyNo = 0;
 
   constructor(readonly schema: TableSchema, opts: JsonDecoderOptions) {
     this.layout = opts.layout;
@@ -82,6 +86,7 @@ export class JsonDecoder implements RowDecoder {
     this.n = cols.length;
     this.codecs = cols.map((c) => c.codec);
     this.names = cols.map((c) => Buffer.from(c.name, 'utf8'));
+    this.plainName = this.names.map((b) => b.every((x) => x >= 0x20 && x !== QUOTE && x !== 0x5c));
     this.requires = cols.map((c) => requiresField(c));
     this.hasDefault = cols.map((c) => c.hasDefaultExpression);
     this.names.forEach((b, i) => {
@@ -93,6 +98,7 @@ export class JsonDecoder implements RowDecoder {
     this.colEnd = new Int32Array(this.n);
     this.stamp = new Uint32Array(this.n);
     this.seen = new Uint32Array(this.n);
+    this.lastOrder = new Int32Array(Math.max(64, this.n * 2)).fill(-1);
     const groups = new Map<string, number[]>();
     cols.forEach((c, i) => {
       const dot = c.name.indexOf('.');
@@ -109,6 +115,7 @@ export class JsonDecoder implements RowDecoder {
     const c = this.c;
     const mark = out.mark();
     c.reset(value, start, end);
+    this.keyNo = 0;
     if (++this.gen === 0xffffffff) { this.stamp.fill(0); this.seen.fill(0); this.gen = 1; }
     const gen = this.gen;
     let unknown: string[] | undefined;
@@ -126,8 +133,11 @@ export class JsonDecoder implements RowDecoder {
     else {
       for (;;) {
         if (b !== QUOTE) return this.fail(out, mark, unknown, undefined, b < 0 ? 'unexpected end of input' : `expected a key at byte ${c.pos - start}`);
-        if (!c.scanString()) return this.fail(out, mark, unknown, undefined, c.error);
-        const idx = this.lookup();
+        let idx = this.expectedKey();
+        if (idx < 0) {
+          if (!c.scanString()) return this.fail(out, mark, unknown, undefined, c.error);
+          idx = this.lookup();
+        }
         if (c.ws() !== COLON) return this.fail(out, mark, unknown, undefined, `expected ':' at byte ${c.pos - start}`);
         c.pos++;
         if (c.ws() < 0) return this.fail(out, mark, unknown, undefined, 'unexpected end of input');
@@ -144,12 +154,10 @@ export class JsonDecoder implements RowDecoder {
           const codec = this.codecs[idx]!;
           if (!codec.nullable && c.takeNull()) {
             // null in a non-Nullable column: as if absent (filled in below).
-            this.predicted = idx + 1;
           } else {
             this.stamp[idx] = gen;
             if (idx !== next) inOrder = false;
             next = idx + 1;
-            this.predicted = next;
             this.colStart[idx] = out.pos;
             if (this.withDefaults) out.u8(0);
             const r = codec.json(c, out);
@@ -194,15 +202,47 @@ export class JsonDecoder implements RowDecoder {
     return bad(column, reason, unknown ?? OK.unknown);
   }
 
+  /**
+   * The hot path for keys: if the key at c.pos (a '"') is byte for byte the
+   * name the previous record had at this position, followed by '"', it is
+   * that column, with no separate scan (a column name is valid UTF-8 and,
+   * when `plainNames`, holds no byte JSON would escape). Returns -1 otherwise,
+   * leaving c.pos alone for the full scan.
+   */
+  private expectedKey(): number {
+    const k = this.keyNo;
+    if (k >= this.lastOrder.length) return -1;
+    const p = this.lastOrder[k]!;
+    if (p < 0 || !this.plainName[p]) return -1;
+    const c = this.c;
+    const name = this.names[p]!;
+    const len = name.length;
+    const at = c.pos + 1;
+    if (at + len >= c.end || c.buf[at + len] !== QUOTE || !same(name, c.buf, at, len)) return -1;
+    this.keyNo = k + 1;
+    c.pos = at + len + 1;
+    return p;
+  }
+
   /** The column index of the key just scanned, or -1. */
   private lookup(): number {
     const c = this.c;
-    if (c.sEscaped) return this.byName.get(this.keyName()) ?? -1;
+    if (c.sEscaped) { this.keyNo++; return this.byName.get(this.keyName()) ?? -1; }
     const buf = c.buf;
     const s = c.sStart;
     const len = c.sEnd - s;
-    const p = this.predicted;
-    if (p < this.n && this.names[p]!.length === len && same(this.names[p]!, buf, s, len)) return p;
+    const k = this.keyNo++;
+    if (k < this.lastOrder.length) {
+      const p = this.lastOrder[k]!;
+      if (p >= 0 && this.names[p]!.length === len && same(this.names[p]!, buf, s, len)) return p;
+      const i = this.search(buf, s, len);
+      this.lastOrder[k] = i;
+      return i;
+    }
+    return this.search(buf, s, len);
+  }
+
+  private search(buf: Uint8Array, s: number, len: number): number {
     const cands = len < 256 ? this.byLen[len] : undefined;
     if (cands) {
       for (let k = 0; k < cands.length; k++) {
