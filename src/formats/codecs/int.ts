@@ -55,7 +55,27 @@ export class IntCodec extends ScalarCodec {
     // An integer's exp10 is 0 up to 15 significant digits: mant is the value.
     if (num.sig <= 15) return this.write(num.neg && num.mant !== 0 ? -num.mant : num.mant, out);
     if (num.sig > MAX_DIGITS) return `${quoteBytes(buf, num.start, num.end)} is out of range for ${this.type.text}`;
+    // 64-bit values of 16-20 digits (snowflake ids, nanosecond times) are common: two 32-bit words, no BigInt.
+    if (this.bytes === 8 && num.sig <= 20 && words64(buf, num.start, num.end)) return this.write64(out, buf);
     return this.writeBig(BigInt(numberText(buf).replace(/^\+/, '')), out);
+  }
+
+  /** Writes the magnitude in w64 with the sign in num, after the range check. */
+  private write64(out: RowWriter, buf: Uint8Array): Reason {
+    let { hi, lo } = w64;
+    const signed = (this.type as { signed: boolean }).signed;
+    const tooBig = num.neg
+      ? !signed ? hi !== 0 || lo !== 0 : hi > 0x80000000 || (hi === 0x80000000 && lo !== 0)
+      : signed && hi >= 0x80000000;
+    if (tooBig) return `${quoteBytes(buf, num.start, num.end)} is out of range for ${this.type.text}`;
+    if (num.neg && (hi !== 0 || lo !== 0)) {
+      // Two's complement of the magnitude.
+      if (lo === 0) hi = (4294967296 - hi) % 4294967296;
+      else { lo = 4294967296 - lo; hi = 4294967295 - hi; }
+    }
+    out.u32(lo);
+    out.u32(hi);
+    return undefined;
   }
 
   private write(v: number, out: RowWriter): Reason {
@@ -90,4 +110,36 @@ export class IntCodec extends ScalarCodec {
   zero(out: RowWriter): void {
     out.zeros(this.bytes);
   }
+}
+
+/** The last 64-bit magnitude read by words64: high and low 32-bit words. */
+const w64 = { hi: 0, lo: 0 };
+
+/**
+ * The unsigned magnitude of the integer text buf[start, end) (sign and
+ * leading zeros skipped, at most 20 digits) as two 32-bit words in w64,
+ * exactly, with doubles only: value = head × 10^9 + tail, head split in
+ * 16-bit halves so every product stays below 2^53. False if >= 2^64.
+ */
+function words64(buf: Uint8Array, start: number, end: number): boolean {
+  let p = start;
+  while (p < end && (buf[p] === 0x2d || buf[p] === 0x2b || buf[p] === 0x30)) p++;
+  const tailStart = Math.max(p, end - 9);
+  let head = 0;
+  for (let i = p; i < tailStart; i++) head = head * 10 + buf[i]! - 0x30;
+  let tail = 0;
+  for (let i = tailStart; i < end; i++) tail = tail * 10 + buf[i]! - 0x30;
+  // head < 10^11 < 2^37: head = a1 × 2^16 + a0.
+  const a0 = head % 65536;
+  const a1 = (head - a0) / 65536;
+  const t0 = a0 * 1e9 + tail; // < 2^47
+  const t1 = a1 * 1e9; // < 2^51; value = t1 × 2^16 + t0
+  const t1lo = t1 % 65536;
+  const m = t1lo * 65536 + (t0 % 4294967296);
+  const lo = m % 4294967296;
+  const hi = (t1 - t1lo) / 65536 + Math.floor(t0 / 4294967296) + (m - lo) / 4294967296;
+  if (hi >= 4294967296) return false;
+  w64.hi = hi;
+  w64.lo = lo;
+  return true;
 }

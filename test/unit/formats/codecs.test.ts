@@ -245,3 +245,29 @@ describe('wrappers and containers', () => {
     expect(v('Map(String, UInt8)', new Map([['a', 1]]))).toBe('01016101');
   });
 });
+
+describe('64-bit integers of 16-20 digits (two words, no BigInt)', () => {
+  it('matches BigInt on boundaries and random values', () => {
+    const cases = ['1234567890123456', '9007199254740993', '1717245296123456789', '-1717245296123456789', '9223372036854775807',
+      '-9223372036854775808', '18446744073709551615', '10000000000000000000', '-1000000000000000'];
+    for (const c of cases) {
+      const n = BigInt(c);
+      if (n >= -(2n ** 63n) && n < 2n ** 63n) expect(j('Int64', c), c).toBe(le(n, 8));
+      else expect(j('Int64', c), c).toMatch(/out of range/);
+      if (n >= 0n && n < 2n ** 64n) expect(j('UInt64', c), c).toBe(le(n, 8));
+      else expect(j('UInt64', c), c).toMatch(/out of range/);
+    }
+    let x = 0x9e3779b97f4a7c15n;
+    for (let i = 0; i < 2000; i++) {
+      x = (x * 6364136223846793005n + 1442695040888963407n) % 2n ** 64n;
+      const digits = (x % (10n ** BigInt(16 + (i % 5)))).toString();
+      const n = BigInt(digits);
+      expect(j('UInt64', digits)).toEqual(n < 2n ** 64n ? le(n, 8) : expect.stringMatching(/out of range/));
+      const neg = '-' + digits;
+      expect(j('Int64', neg)).toEqual(-n >= -(2n ** 63n) ? le(-n, 8) : expect.stringMatching(/out of range/));
+    }
+    expect(j('UInt64', '18446744073709551616')).toMatch(/out of range/);
+    expect(j('UInt64', '99999999999999999999')).toMatch(/out of range/);
+    expect(j('UInt64', '"+0000000001717245296123456789"')).toBe(le(1717245296123456789n, 8));
+  });
+});
