@@ -13,9 +13,10 @@
  * Keys are matched to columns by their bytes (no JS string per key): the
  * column the previous record had at the same key position is tried first,
  * which is a hit for records whose keys come in a stable order (any order). Unknown keys are skipped
- * (validated) and returned by name in the outcome, or refuse the record in
- * strict mode. Values are written where they are met; when the keys were
- * not in column order (or a column was absent), the row is put in column
+ * (validated) and returned by name in the outcome (the first MAX_UNKNOWN),
+ * or refuse the record in strict mode. Values are written where they are
+ * met; when the keys were not in column order (or a column was absent),
+ * the row is put in column
  * order with one copy at the end.
  *
  * Nested: a table's `n Nested(x T, y U)` column is `n.x Array(T)` and
@@ -34,6 +35,9 @@ import { bad, OK, requiresField, type DecodeOutcome, type MissingPolicy, type Ro
 import { COLON, COMMA, JsonCursor, LBRACE, QUOTE, RBRACE } from './json-cursor.js';
 import { readVarUInt, RowWriter } from './row-writer.js';
 import type { Codec } from './codecs/index.js';
+
+/** Unknown field names reported per record: a hostile record with a million keys must not make a million strings. */
+export const MAX_UNKNOWN = 1000;
 
 export interface JsonDecoderOptions {
   readonly layout: RowLayout;
@@ -145,7 +149,7 @@ export class JsonDecoder implements RowDecoder {
           const name = this.keyName();
           if (!this.computed.has(name)) {
             if (this.strict) return this.fail(out, mark, unknown, name, 'field is not a column of the table (strict mode)');
-            (unknown ??= []).push(name);
+            if ((unknown ??= []).length < MAX_UNKNOWN) unknown.push(name);
           } else if (this.strict) return this.fail(out, mark, unknown, name, 'column is computed by the server (MATERIALIZED/ALIAS/EPHEMERAL) and cannot be written');
           if (!c.skipValue()) return this.fail(out, mark, unknown, undefined, c.error);
         } else {
