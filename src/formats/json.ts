@@ -12,12 +12,12 @@
  *
  * Keys are matched to columns by their bytes (no JS string per key): the
  * column the previous record had at the same key position is tried first,
- * which is a hit for records whose keys come in a stable order (any order). Unknown keys are skipped
- * (validated) and returned by name in the outcome (the first MAX_UNKNOWN),
- * or refuse the record in strict mode. Values are written where they are
- * met; when the keys were not in column order (or a column was absent),
- * the row is put in column
- * order with one copy at the end.
+ * a hit for records whose keys come in a stable order (any order). Unknown
+ * keys are skipped (validated) and returned by name in the outcome (the
+ * first MAX_UNKNOWN), or refuse the record in strict mode. Values are
+ * written where they are met; when the keys were not in column order (or a
+ * column was absent), the row is put in column order with one copy at the
+ * end.
  *
  * Nested: a table's `n Nested(x T, y U)` column is `n.x Array(T)` and
  * `n.y Array(U)` in system.columns (the default flatten_nested), and the
