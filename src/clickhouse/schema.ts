@@ -64,6 +64,17 @@ export function toColumnInfo(row: Record<string, unknown>): ColumnInfo {
   };
 }
 
+/**
+ * Whether the server reads RowBinaryWithDefaults (added mid-2023, ClickHouse
+ * PR 51695): asked of system.formats rather than guessed from the version.
+ * 18.16 lists only RowBinary; chdb 26.x lists both.
+ */
+export const FORMATS_SQL = "SELECT name FROM system.formats WHERE is_input AND name = 'RowBinaryWithDefaults'";
+
+export async function hasRowBinaryWithDefaults(query: QueryRows): Promise<boolean> {
+  return (await query(FORMATS_SQL)).length > 0;
+}
+
 export async function readTableColumns(query: QueryRows, database: string, table: string): Promise<TableColumns> {
   const rows = await query(columnsSql(database, table));
   if (rows.length === 0) throw new SluiceError('fatal', `table ${database}.${table} does not exist (no columns in system.columns)`);

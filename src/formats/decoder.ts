@@ -18,8 +18,10 @@
  *                          type's zero value (what 18.16's JSONEachRow
  *                          stores: it ignores DEFAULT expressions, checked
  *                          on the server).
- *   RowBinaryWithDefaults  (23.x+) a 0 byte and the value, or a 1 byte alone
- *                          for an absent field of a column with a DEFAULT
+ *   RowBinaryWithDefaults  (servers from mid-2023 on; clickhouse/schema.ts
+ *                          hasRowBinaryWithDefaults asks the server) a 0
+ *                          byte and the value, or a 1 byte alone for an
+ *                          absent field of a column with a DEFAULT
  *                          expression: the server evaluates it, as its own
  *                          JSONEachRow does with input_format_defaults_for_
  *                          omitted_fields=1 (checked in chdb). An absent

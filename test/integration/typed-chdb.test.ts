@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTableColumns } from '../../src/clickhouse/schema.js';
+import { hasRowBinaryWithDefaults, readTableColumns } from '../../src/clickhouse/schema.js';
 import { tableSchema, writeValues } from '../../src/formats/decoder.js';
 import { JsonDecoder } from '../../src/formats/json.js';
 import { RowWriter } from '../../src/formats/row-writer.js';
@@ -71,8 +71,9 @@ afterAll(() => {
 });
 
 describe('typed rows on the modern engine (chdb)', () => {
-  it('is a modern engine', async () => {
+  it('is a modern engine, with RowBinaryWithDefaults', async () => {
     expect(Number((await server.selectTsv('SELECT version()')).split('.')[0])).toBeGreaterThanOrEqual(23);
+    expect(await hasRowBinaryWithDefaults(server.query)).toBe(true);
   });
 
   for (const tc of CASES.filter((t) => t.cases.some((c) => c[2] !== undefined))) {

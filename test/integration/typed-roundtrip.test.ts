@@ -8,7 +8,7 @@
  * Nested arrays, and the schema read from system.columns.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTableColumns } from '../../src/clickhouse/schema.js';
+import { hasRowBinaryWithDefaults, readTableColumns } from '../../src/clickhouse/schema.js';
 import { tableSchema } from '../../src/formats/decoder.js';
 import { JsonDecoder } from '../../src/formats/json.js';
 import { RowWriter } from '../../src/formats/row-writer.js';
@@ -33,8 +33,9 @@ afterAll(async () => {
 });
 
 describe('typed rows on ClickHouse 18.16', () => {
-  it('is the 18.16 server', async () => {
+  it('is the 18.16 server, which has no RowBinaryWithDefaults', async () => {
     expect((await server.selectTsv('SELECT version()')).trim()).toMatch(/^18\.16\./);
+    expect(await hasRowBinaryWithDefaults(server.query)).toBe(false);
   });
 
   for (const tc of CASES.filter((t) => t.cases.some((c) => c[1] !== undefined))) {
