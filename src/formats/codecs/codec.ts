@@ -100,8 +100,13 @@ export abstract class ScalarCodec implements Codec {
       if (!c.scanNumber()) return c.error;
       return this.jsonNumber(c, out);
     }
-    if (b === 0x74 && c.literal('true')) return this.jsonBool(true, out);
-    if (b === 0x66 && c.literal('false')) return this.jsonBool(false, out);
+    // A valid null never reaches a codec that is not nullable (its caller takes it as the default).
+    if (b === 0x6e) return `bad literal at byte ${c.pos}`;
+    if (b === 0x74 || b === 0x66) {
+      if (c.literal('true')) return this.jsonBool(true, out);
+      if (c.literal('false')) return this.jsonBool(false, out);
+      return `bad literal at byte ${c.pos}`;
+    }
     return `${tokenName(b)} is not a ${this.type.text}`;
   }
 

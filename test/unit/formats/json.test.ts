@@ -37,7 +37,7 @@ describe('record shape', () => {
       ['{"id":1,}', /expected a key/], ['{id:1}', /expected a key/], ['{"id" 1}', /expected ':'/], ['{"id":1 "s":"a"}', /expected , or }/],
       ['{"id":01}', /expected , or }/], ['{"id":-}', /bad number/], ['{"s":"a\\x"}', /bad escape/], ['{"s":"\\ud800"}', /lone surrogate/],
       ['{"s":"\\udc00x"}', /lone surrogate/], ['{"s":"abc}', /unterminated string/], ['{"zz":tru}', /bad literal/], ['{"zz":NaN}', /unexpected byte/],
-      ['{"id":1,"id":2}', /duplicate field/],
+      ['{"id":1,"id":2}', /duplicate field/], ['{"id":tru}', /bad literal/], ['{"id":nul}', /bad literal/],
     ];
     for (const [line, reason] of cases) expect(one(line).r, line).toMatchObject({ ok: false, reason: expect.stringMatching(reason) });
   });
