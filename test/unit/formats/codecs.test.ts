@@ -271,3 +271,37 @@ describe('64-bit integers of 16-20 digits (two words, no BigInt)', () => {
     expect(j('UInt64', '"+0000000001717245296123456789"')).toBe(le(1717245296123456789n, 8));
   });
 });
+
+describe('plain values (the entry point Avro/Protobuf decoders will use) give the same bytes as JSON', () => {
+  it('agrees with the JSON path type by type', () => {
+    const uuid = '61f0c404-5cb3-11e7-907b-a6006ad3dba0';
+    const pairs: Array<[string, unknown, string]> = [
+      ['UInt8', 200, '200'], ['Int16', -300, '-300'], ['UInt32', 4294967295, '4294967295'], ['Int64', -5n, '-5'],
+      ['UInt64', 18446744073709551615n, '18446744073709551615'], ['Int128', -(2n ** 100n), String(-(2n ** 100n))],
+      ['Float32', 0.1, '0.1'], ['Float64', -1.5e-300, '-1.5e-300'], ['Float64', NaN, '"nan"'], ['Bool', true, 'true'],
+      ['Decimal(9, 2)', 12.34, '12.34'], ['Decimal(18, 4)', '-0.0001', '-0.0001'], ['Decimal(38, 2)', 10n ** 30n, '1' + '0'.repeat(30)],
+      ['String', 'héllo', '"héllo"'], ['String', 42, '42'], ['FixedString(3)', 'ab', '"ab"'], ['UUID', uuid, `"${uuid}"`],
+      ['Date', new Date(Date.UTC(2024, 5, 1)), '"2024-06-01"'], ['Date32', -25567, '"1900-01-01"'],
+      ['DateTime', new Date(Date.UTC(2024, 5, 1, 12, 34, 56)), '"2024-06-01 12:34:56"'], ['DateTime', 1717245296, '1717245296'],
+      ["DateTime('Asia/Tokyo')", '2024-06-01 21:34:56', '"2024-06-01 21:34:56"'],
+      ['DateTime64(3)', new Date(Date.UTC(2024, 5, 1, 12, 34, 56, 789)), '"2024-06-01 12:34:56.789"'],
+      ["Enum8('a' = 1, 'b' = 2)", 'b', '"b"'], ["Enum8('a' = 1, 'b' = 2)", 2, '2'],
+      ['IPv4', '10.0.0.1', '"10.0.0.1"'], ['IPv6', '::1', '"::1"'],
+      ['Nullable(UInt8)', null, 'null'], ['Nullable(UInt8)', 3, '3'], ['LowCardinality(String)', 'x', '"x"'],
+      ['Array(Nullable(String))', ['a', null], '["a",null]'], ['Array(UInt8)', [], '[]'],
+      ['Tuple(UInt8, String)', [1, 'a'], '[1,"a"]'], ['Tuple(a UInt8, b String)', { b: 'x', a: 1 }, '{"b":"x","a":1}'],
+      ['Map(String, UInt8)', { a: 1, b: 2 }, '{"a":1,"b":2}'], ['Map(UInt8, String)', new Map([[1, 'x']]), '{"1":"x"}'],
+    ];
+    for (const [type, value, json] of pairs) expect(v(type, value), `${type} ← ${String(value)}`).toBe(j(type, json));
+  });
+
+  it('refuses what does not fit, with a reason', () => {
+    expect(v('UInt8', -1)).toMatch(/out of range/);
+    expect(v('Date', new Date(NaN))).toMatch(/invalid Date/);
+    expect(v('String', { a: 1 })).toMatch(/an object is not a String/);
+    expect(v('Array(UInt8)', 'x')).toMatch(/is not an array/);
+    expect(v('Tuple(UInt8, String)', [1])).toMatch(/needs 2 elements/);
+    expect(v("Enum8('a' = 1)", 5)).toMatch(/not an element/);
+    expect(v('Decimal(9, 2)', Infinity)).toMatch(/is not a Decimal/);
+  });
+});
