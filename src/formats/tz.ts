@@ -6,10 +6,10 @@
  * if the runtime does not know it) and returns a converter. UTC and its
  * aliases convert by identity. Other zones ask Intl for the zone's offset
  * once per hour of UTC time and cache it (bounded), so a stream of
- * timestamps costs a Map lookup each. A wall-clock time that falls in a
- * DST gap or overlap resolves to the offset in force just before it (the
- * usual two-step rule); ClickHouse itself is not specified more precisely
- * there, so such times are the one place a zone's conversion may differ.
+ * timestamps costs a Map lookup each. A wall-clock time in a DST gap or
+ * overlap resolves by the usual two-step rule, which lands where ClickHouse
+ * does (checked on 18.16 and 26.x: New York's 2024-03-10 02:30 → 06:30 UTC,
+ * 2024-11-03 01:30 → its first occurrence, 05:30 UTC).
  */
 const UTC_NAMES = new Set(['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT', 'Etc/Universal', 'Universal', 'Etc/Zulu', 'Zulu', 'UCT', 'Etc/UCT', 'Etc/GMT0', 'GMT0', 'Etc/Greenwich', 'Greenwich']);
 
