@@ -248,6 +248,23 @@ export function cleartextPasswords(config: Pick<Config, 'clickhouseUrl' | 'click
   return out;
 }
 
+/**
+ * The destinations `sluice replay` may write to, read from the sink's own
+ * SLUICE_TOPICS and SLUICE_TABLE exactly as `loadConfig` reads them (one
+ * table, or topic:table pairs over SLUICE_TOPICS). Unset variables give
+ * empty sets; a malformed one throws the sink's ConfigError.
+ */
+export function configuredDestinations(env: NodeJS.ProcessEnv): { tables: Set<string>; topics: Set<string> } {
+  const rawTopics = env.SLUICE_TOPICS?.trim() ?? '';
+  const topics = list('SLUICE_TOPICS', rawTopics);
+  for (const t of topics) if (!TOPIC.test(t)) throw new ConfigError('SLUICE_TOPICS', `"${t}" is not a valid Kafka topic name`);
+  const rawTable = env.SLUICE_TABLE?.trim() ?? '';
+  if (rawTable === '') return { tables: new Set(), topics: new Set(topics) };
+  // One table needs no topics; a topic:table map is checked against SLUICE_TOPICS, as the sink does.
+  const tables = rawTable.includes(':') ? new Set(tableMap(rawTable, topics).values()) : new Set(tableMap(rawTable, ['_']).values());
+  return { tables, topics: new Set(topics) };
+}
+
 // A hostname by RFC 1123 labels, or an IP literal (v4 or v6).
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { SETTINGS, cleartextPasswords, loadConfig, redactedConfig } from '../../src/config.js';
+import { SETTINGS, cleartextPasswords, configuredDestinations, loadConfig, redactedConfig } from '../../src/config.js';
 
 const BASE = { SLUICE_TOPICS: 'events', SLUICE_TABLE: 'events_tbl' };
 const SECRET = 'hunter2-Sup3r$ecret';
@@ -415,5 +415,22 @@ describe('cleartextPasswords', () => {
     expect(both).toHaveLength(2);
     expect(both[1]).toBe('SLUICE_KAFKA_SASL_PASSWORD (plain) is sent over sasl_plaintext; use sasl_ssl');
     expect(both.join(' ')).not.toContain('pw ');
+  });
+});
+
+describe('configuredDestinations (what sluice replay may write to)', () => {
+  it('reads SLUICE_TABLE and SLUICE_TOPICS as the sink does: one table, or the tables of a topic:table map', () => {
+    expect(configuredDestinations({})).toEqual({ tables: new Set(), topics: new Set() });
+    expect(configuredDestinations({ SLUICE_TABLE: 'events' })).toEqual({ tables: new Set(['events']), topics: new Set() });
+    expect(configuredDestinations({ SLUICE_TOPICS: 'a,b,c', SLUICE_TABLE: 'a:t1,b:t2,c:t1' })).toEqual({
+      tables: new Set(['t1', 't2']),
+      topics: new Set(['a', 'b', 'c']),
+    });
+  });
+
+  it('refuses what the sink refuses, naming the variable', () => {
+    expect(() => configuredDestinations({ SLUICE_TABLE: 'bad-name' })).toThrow(/SLUICE_TABLE: "bad-name" is not a plain table name/);
+    expect(() => configuredDestinations({ SLUICE_TOPICS: 'a', SLUICE_TABLE: 'a:t1,z:t2' })).toThrow(/SLUICE_TABLE: maps topic "z"/);
+    expect(() => configuredDestinations({ SLUICE_TOPICS: 'a b' })).toThrow(/SLUICE_TOPICS/);
   });
 });
