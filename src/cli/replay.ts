@@ -90,12 +90,14 @@ the filter still finds them.
 
 Letters are written only where the configuration says: tables of
 $SLUICE_TABLE (one table or topic:table pairs, as the sink reads it) or
---table; with --to-source, topics of $SLUICE_TOPICS or --source-topic. A
-letter naming anything else (its headers are whoever wrote the dead-letter
-topic's choice) is reported as untrusted and never written; it is moved to
-the end of the topic like a filtered one, or with --drop-untrusted passed
-(it stays in the log at the reported offset until retention). TIME is ISO-8601 with a zone
-(2024-05-01T22:00:00Z) or epoch milliseconds.
+--table; with --to-source, topics of $SLUICE_TOPICS or --source-topic.
+A letter's headers are whatever the writer of the dead-letter topic chose:
+one naming anything else is reported as untrusted and never written. Like a
+filtered letter it is moved to the end of the topic, or with
+--drop-untrusted passed (it stays in the log at the reported offset until
+retention).
+
+TIME is ISO-8601 with a zone (2024-05-01T22:00:00Z) or epoch milliseconds.
 Exit code: 0 all replayed or nothing to do, 1 some still failing or a failure, 2 bad usage.`;
 
 export type ReplayArgs = { command: 'help' } | ({ command: 'replay'; json: boolean } & ReplayOptions);
