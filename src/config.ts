@@ -13,7 +13,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ClickHouseConnection } from './clickhouse/writer.js';
+import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
+import { redactUrl, redactUserinfo } from './ops/redact.js';
 
 export type { ClickHouseConnection };
 import type { LogLevel } from './ops/log.js';
@@ -47,6 +49,8 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly logLevel: LogLevel;
   readonly metricsPort: number;
+  /** Address the status server listens on (IP literal or hostname). */
+  readonly metricsHost: string;
   /** '' = `<topic>.dlq` per source topic, 'none' = off, else one topic for all. */
   readonly dlqTopic: string;
   readonly dlqMaxRatio: number;
@@ -82,7 +86,8 @@ export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>
   SLUICE_RETRY_MAX_MS: { default: '30000', doc: 'Longest retry delay. Retries go on until they succeed or the sink stops.' },
   SLUICE_SHUTDOWN_TIMEOUT_MS: { default: '30000', doc: 'On SIGTERM/SIGINT: time allowed to flush and commit before exiting.' },
   SLUICE_LOG_LEVEL: { default: 'info', doc: '`debug`, `info`, `warn` or `error`.' },
-  SLUICE_METRICS_PORT: { default: '9464', doc: 'Port of /metrics, /healthz and /readyz on 0.0.0.0; `0` turns the server off.' },
+  SLUICE_METRICS_PORT: { default: '9464', doc: 'Port of /metrics, /healthz and /readyz; `0` turns the server off.' },
+  SLUICE_METRICS_HOST: { default: '0.0.0.0', doc: 'Address the status server listens on (IP literal or hostname). The default is reachable from the pod network, as probes and scrapers need; `127.0.0.1` keeps it on the host.' },
   SLUICE_DLQ_TOPIC: { default: '', doc: 'Dead-letter topic for rejected records. Unset: `<source topic>.dlq`; `none`: off (a bad record stalls its partition).' },
   SLUICE_DLQ_MAX_RATIO: { default: '0.25', doc: 'Above this share of dead letters among records written over the window (after 1,000 records), stop and turn not-ready.' },
   SLUICE_DLQ_WINDOW_MS: { default: '60000', doc: 'Window of the dead-letter ratio.' },
@@ -113,7 +118,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
 
   const brokers = list('SLUICE_KAFKA_BROKERS', get('SLUICE_KAFKA_BROKERS'));
   for (const b of brokers) {
-    if (!/^[^\s:]+:\d{1,5}$/.test(b)) throw new ConfigError('SLUICE_KAFKA_BROKERS', `"${b}" is not host:port`);
+    // Quoted without anything up to an @: someone may have written user:password@host:port.
+    if (!/^[^\s:@]+:\d{1,5}$/.test(b)) throw new ConfigError('SLUICE_KAFKA_BROKERS', `"${redactUserinfo(b)}" is not host:port${b.includes('@') ? ' (credentials go in SLUICE_KAFKA_SASL_*)' : ''}`);
   }
 
   const startFrom = get('SLUICE_START_FROM');
@@ -164,6 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     shutdownTimeoutMs: int('SLUICE_SHUTDOWN_TIMEOUT_MS', get('SLUICE_SHUTDOWN_TIMEOUT_MS'), 100, 3_600_000),
     logLevel: logLevel as LogLevel,
     metricsPort: int('SLUICE_METRICS_PORT', get('SLUICE_METRICS_PORT'), 0, 65535),
+    metricsHost: listenHost('SLUICE_METRICS_HOST', get('SLUICE_METRICS_HOST')),
     dlqTopic: dlqTopic(get('SLUICE_DLQ_TOPIC'), topics),
     dlqMaxRatio: ratio('SLUICE_DLQ_MAX_RATIO', get('SLUICE_DLQ_MAX_RATIO')),
     dlqWindowMs: int('SLUICE_DLQ_WINDOW_MS', get('SLUICE_DLQ_WINDOW_MS'), 1000, 86_400_000),
@@ -191,11 +198,12 @@ export function clickhouseConnectionFromEnv(env: NodeJS.ProcessEnv, flagUrl?: st
   try {
     parsed = new URL(url);
   } catch {
-    // Quote it without any user:password@ part: the error is printed.
-    throw new ConfigError(setting, `"${url.replace(/\/\/[^/@]*@/, '//***@')}" is not a URL`);
+    // A password may hold / @ : % # ?, so no pattern can tell where it ends in
+    // a string that does not parse: quote the scheme only.
+    throw new ConfigError(setting, `"${redactUrl(url)}" is not a URL`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(setting, 'must be http:// or https://');
-  if (parsed.username || parsed.password) {
+  if (parsed.username || parsed.password || parsed.searchParams.has('password') || parsed.searchParams.has('user')) {
     // Credentials in the URL would be printed wherever the URL is.
     throw new ConfigError(setting, 'must not carry credentials; use SLUICE_CLICKHOUSE_USER / SLUICE_CLICKHOUSE_PASSWORD');
   }
@@ -218,9 +226,51 @@ export function redactedConfig(config: Config): Record<string, unknown> {
   return {
     ...config,
     tables: Object.fromEntries(config.tables),
+    clickhouseUrl: redactUrl(config.clickhouseUrl),
     clickhousePassword: config.clickhousePassword ? '***' : '',
     kafkaSecurity: redactedSecurity(config.kafkaSecurity),
   };
+}
+
+/**
+ * Where a configured password travels unencrypted: an http:// ClickHouse URL
+ * with a password, SASL over plaintext Kafka. One line each, no secrets; the
+ * CLI logs them as one warning at start-up.
+ */
+export function cleartextPasswords(config: Pick<Config, 'clickhouseUrl' | 'clickhousePassword' | 'kafkaSecurity'>): string[] {
+  const out: string[] = [];
+  if (config.clickhousePassword !== '' && config.clickhouseUrl.startsWith('http:')) {
+    out.push(`SLUICE_CLICKHOUSE_PASSWORD is sent over http:// (${redactUrl(config.clickhouseUrl)}); use https://`);
+  }
+  if (config.kafkaSecurity.protocol === 'sasl_plaintext') {
+    out.push(`SLUICE_KAFKA_SASL_PASSWORD (${config.kafkaSecurity.sasl?.mechanism}) is sent over sasl_plaintext; use sasl_ssl`);
+  }
+  return out;
+}
+
+/**
+ * The destinations `sluice replay` may write to, read from the sink's own
+ * SLUICE_TOPICS and SLUICE_TABLE exactly as `loadConfig` reads them (one
+ * table, or topic:table pairs over SLUICE_TOPICS). Unset variables give
+ * empty sets; a malformed one throws the sink's ConfigError.
+ */
+export function configuredDestinations(env: NodeJS.ProcessEnv): { tables: Set<string>; topics: Set<string> } {
+  const rawTopics = env.SLUICE_TOPICS?.trim() ?? '';
+  const topics = list('SLUICE_TOPICS', rawTopics);
+  for (const t of topics) if (!TOPIC.test(t)) throw new ConfigError('SLUICE_TOPICS', `"${t}" is not a valid Kafka topic name`);
+  const rawTable = env.SLUICE_TABLE?.trim() ?? '';
+  if (rawTable === '') return { tables: new Set(), topics: new Set(topics) };
+  // One table needs no topics; a topic:table map is checked against SLUICE_TOPICS, as the sink does.
+  const tables = rawTable.includes(':') ? new Set(tableMap(rawTable, topics).values()) : new Set(tableMap(rawTable, ['_']).values());
+  return { tables, topics: new Set(topics) };
+}
+
+// A hostname by RFC 1123 labels, or an IP literal (v4 or v6).
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+function listenHost(key: string, raw: string): string {
+  if (isIP(raw) !== 0 || HOSTNAME.test(raw)) return raw;
+  throw new ConfigError(key, `"${raw}" is not an IP address or hostname`);
 }
 
 function list(key: string, raw: string): string[] {

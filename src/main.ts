@@ -24,6 +24,7 @@ import { createEndOffsetPoller, type EndOffsetPoller } from './kafka/end-offsets
 import { createCutIntentReader, type CutIntentReader } from './kafka/intents.js';
 import { Health } from './ops/health.js';
 import { EventTally, type Logger } from './ops/log.js';
+import { redactUrl } from './ops/redact.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { retry, Wakeup } from './retry.js';
@@ -87,7 +88,6 @@ export function createSink(config: Config, log: Logger, options: { processMetric
 
   const health = new Health({
     readyStallMs: config.readyStallMs,
-    clickhouseUrl: config.clickhouseUrl,
     stalled: () => pipeline.stalled,
     readyGauge: metrics.ready,
   });
@@ -114,7 +114,10 @@ export function createSink(config: Config, log: Logger, options: { processMetric
         if (pipeline.currentGeneration === generation) source?.resume(tps);
       });
   };
-  const watch = createClickHouseWatch(() => writer.ping(), (error) => health.clickhouse(error), wake, log);
+  // /readyz shows only the code and class of a failed ping; the full text is logged once per change.
+  const watch = createClickHouseWatch(() => writer.ping(), (error) => {
+    if (health.clickhouse(error) && error !== undefined) log.warn('clickhouse.unreachable', { error, url: redactUrl(config.clickhouseUrl) });
+  }, wake, log);
   const live = () => health.live();
   const ready = () => health.ready();
 
@@ -127,7 +130,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     ready,
     async start() {
       features = await checkClickHouse(writer, { url: config.clickhouseUrl, database: config.clickhouseDatabase, tables: config.tables.values() });
-      log.info('clickhouse.connected', { url: config.clickhouseUrl, version: features.version, features });
+      log.info('clickhouse.connected', { url: redactUrl(config.clickhouseUrl), version: features.version, features });
       source = createSource(config, log, {
         onRecords: (topic, partition, records, hw) => pipeline.onRecords(topic, partition, records, hw),
         onRebalance: (phase, assignment) => {
@@ -139,7 +142,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
         onCrash: (error, restarting) => {
           health.groupJoined(false);
           pipeline.newGeneration();
-          health.consumerCrashed(restarting ? undefined : errorMessage(error));
+          health.consumerCrashed(restarting ? undefined : error);
           log.error('kafka.consumer_crash', { error, restarting });
         },
       });
@@ -148,7 +151,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
         dlq = createDeadLetterSink({ kafka: source.kafka, dlqSetting: config.dlqTopic });
         await dlq.connect();
       }
-      if (config.metricsPort > 0) server = await startStatusServer(config.metricsPort, metrics.registry, { live, ready });
+      if (config.metricsPort > 0) server = await startStatusServer(config.metricsPort, metrics.registry, { live, ready }, config.metricsHost);
       ticker = setInterval(() => {
         health.tick();
         pipeline.tick();
@@ -165,6 +168,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
         tables: Object.fromEntries(config.tables),
         deadLetters: config.dlqTopic === 'none' ? 'off' : config.topics.map((t) => dlqTopicFor(config.dlqTopic, t)),
         statusPort: server?.port,
+        statusHost: server ? config.metricsHost : undefined,
       });
     },
     async stop() {

@@ -9,6 +9,7 @@
  * lines ending in a newline, ready for process.stdout.write. The logic lives
  * in offsets.ts.
  */
+import { redactUserinfo } from '../ops/redact.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { readFlags, type FlagSpec } from './args.js';
 import { kafkaSecurityFromEnv, type KafkaSecurity } from '../kafka/security.js';
@@ -114,9 +115,12 @@ export function parseBrokers(flag: string | undefined, env: NodeJS.ProcessEnv): 
   const list = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (list.length === 0) throw new ConfigError(setting, 'no brokers given (expected host:port,...)');
   for (const b of list) {
-    const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(b);
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:@[\]]+):(\d{1,5})$/.exec(b);
     const port = m ? Number(m[2]) : 0;
-    if (!m || port < 1 || port > 65535) throw new ConfigError(setting, `"${b}" is not host:port`);
+    // Quoted without anything up to an @: someone may have written user:password@host:port.
+    if (!m || port < 1 || port > 65535) {
+      throw new ConfigError(setting, `"${redactUserinfo(b)}" is not host:port${b.includes('@') ? ' (credentials go in SLUICE_KAFKA_SASL_*)' : ''}`);
+    }
   }
   return list;
 }

@@ -10,13 +10,20 @@
  * from the sink's own variables (SLUICE_KAFKA_BROKERS, SLUICE_CLICKHOUSE_URL,
  * _USER, _PASSWORD, _DATABASE; defaults from config.ts SETTINGS), overridden
  * by --brokers and --clickhouse-url, and Kafka's TLS/SASL settings
- * (kafka/security.ts); no other SLUICE_* variable is read, so
- * the sink's environment works as it is. The password is never printed.
+ * (kafka/security.ts). Where letters may go comes from the sink's
+ * SLUICE_TABLE (and SLUICE_TOPICS for --to-source), read by config.ts as the
+ * sink reads them, plus the tables of --table and topics of --source-topic;
+ * with neither, the run is refused (exit 2) rather than skipping every
+ * letter. Other SLUICE_* variables are ignored, so the sink's environment
+ * works as it is. The password is never printed, and every text that came
+ * from a letter's headers or a server is printed as plain text (no control
+ * characters or terminal escapes), in the text and the JSON output.
  * With `io.isTTY`, one progress line is redrawn on `io.err` (carriage
  * return, at most ~10 times a second); otherwise there is no bar. Every
  * out/err call carries whole lines, except the bar's redraws.
  */
-import { SETTINGS, clickhouseConnectionFromEnv } from '../config.js';
+import { SETTINGS, clickhouseConnectionFromEnv, configuredDestinations } from '../config.js';
+import { plainText } from '../ops/redact.js';
 import { dlqTopicFor } from '../dlq/dead-letters.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { readFlags, type FlagSpec } from './args.js';
@@ -65,6 +72,8 @@ selection (default: every letter after the group's committed offset)
   --error-code N[,N...]      only letters rejected with these ClickHouse error codes
 
   --to-source                republish to the source topic instead of inserting
+  --drop-untrusted           pass letters naming an unconfigured destination without
+                             keeping a copy at the end of the topic (see below)
   --dry-run                  read and count only: no insert, no produce, no commit
   --batch-rows N             most letters per insert chunk (default 10000)
   --max-record-bytes N       pre-insert size limit (default ${SETTINGS.SLUICE_MAX_RECORD_BYTES!.default}, as SLUICE_MAX_RECORD_BYTES)
@@ -77,8 +86,18 @@ selection (default: every letter after the group's committed offset)
 Starting over replays what it selects again, also letters that landed in an
 earlier run. Letters a filter skips that the group had not passed yet are
 produced again to the end of the dead-letter topic, so a later run without
-the filter still finds them. TIME is ISO-8601 with a zone
-(2024-05-01T22:00:00Z) or epoch milliseconds.
+the filter still finds them.
+
+Letters are written only where the configuration says: tables of
+$SLUICE_TABLE (one table or topic:table pairs, as the sink reads it) or
+--table; with --to-source, topics of $SLUICE_TOPICS or --source-topic.
+A letter's headers are whatever the writer of the dead-letter topic chose:
+one naming anything else is reported as untrusted and never written. Like a
+filtered letter it is moved to the end of the topic, or with
+--drop-untrusted passed (it stays in the log at the reported offset until
+retention).
+
+TIME is ISO-8601 with a zone (2024-05-01T22:00:00Z) or epoch milliseconds.
 Exit code: 0 all replayed or nothing to do, 1 some still failing or a failure, 2 bad usage.`;
 
 export type ReplayArgs = { command: 'help' } | ({ command: 'replay'; json: boolean } & ReplayOptions);
@@ -99,6 +118,7 @@ const FLAGS: FlagSpec = {
   '--reset': 'switch',
   '--to-source': 'switch',
   '--dry-run': 'switch',
+  '--drop-untrusted': 'switch',
   '--batch-rows': 'value',
   '--max-record-bytes': 'value',
   '--skip-unknown-fields': 'switch',
@@ -123,6 +143,8 @@ export function parseReplayArgs(args: string[], env: NodeJS.ProcessEnv): ReplayA
   if (values.has('--reset') && fromOffset) throw new ConfigError('--reset', 'conflicts with --from-offset, which already says where to start');
   const group = one('--group') ?? `sluice-replay-${dlqTopic}`;
   if (group.trim() === '') throw new ConfigError('--group', 'is empty');
+  const selection = parseSelection(one('--from-time'), one('--to-time'), items('--source-topic'), items('--table'), items('--error-code'));
+  const toSource = values.has('--to-source');
 
   return {
     command: 'replay',
@@ -131,18 +153,40 @@ export function parseReplayArgs(args: string[], env: NodeJS.ProcessEnv): ReplayA
     clickhouse: clickhouseTarget(one('--clickhouse-url'), env),
     dlqTopic,
     group,
-    selection: parseSelection(one('--from-time'), one('--to-time'), items('--source-topic'), items('--table'), items('--error-code')),
+    selection,
+    dropUntrusted: values.has('--drop-untrusted'),
     fromOffset,
     toOffset,
     reset: values.has('--reset'),
-    toSource: values.has('--to-source'),
+    toSource,
     dryRun: values.has('--dry-run'),
     batchRows: optional(one('--batch-rows'), (v) => wholeNumber('--batch-rows', v, 1, 1_000_000)) ?? 10_000,
     maxRecordBytes:
       optional(one('--max-record-bytes'), (v) => wholeNumber('--max-record-bytes', v, 16, 1 << 30)) ?? Number(SETTINGS.SLUICE_MAX_RECORD_BYTES!.default),
     skipUnknownFields: values.has('--skip-unknown-fields'),
     json: values.has('--json'),
+    // Last: every flag is checked before the question of where letters may go.
+    allowed: allowedDestinations(env, selection, toSource),
   };
+}
+
+/**
+ * The destinations the run may write to: the sink's configuration plus what
+ * the operator named on the command line. Refused when empty for the kind of
+ * run (tables for inserts, topics for --to-source): every letter would be
+ * skipped, which is never what was meant.
+ */
+function allowedDestinations(env: NodeJS.ProcessEnv, selection: Selection, toSource: boolean): ReplayOptions['allowed'] {
+  const configured = configuredDestinations(env);
+  const tables = new Set([...configured.tables, ...(selection.tables ?? [])]);
+  const topics = new Set([...configured.topics, ...(selection.sourceTopics ?? [])]);
+  if (toSource && topics.size === 0) {
+    throw new ConfigError('SLUICE_TOPICS', 'unset: --to-source republishes only to configured topics; set the sink\'s SLUICE_TOPICS or pass --source-topic');
+  }
+  if (!toSource && tables.size === 0) {
+    throw new ConfigError('SLUICE_TABLE', 'unset: replay inserts only into configured tables; set the sink\'s SLUICE_TABLE or pass --table');
+  }
+  return { tables, topics };
 }
 
 function optional<T>(v: string | undefined, parse: (v: string) => T): T | undefined {
@@ -283,8 +327,7 @@ export class ProgressLine {
 // ---------------------------------------------------------------- summary
 
 function oneLine(s: string, max = 160): string {
-  const flat = s.replace(/\s+/g, ' ').trim();
-  return flat.length <= max ? flat : flat.slice(0, max - 1) + '…';
+  return plainText(s, max).replace(/\s+/g, ' ').trim();
 }
 
 function errorTable(rows: readonly ErrorCount[]): string {
@@ -311,6 +354,9 @@ export function formatSummary(s: ReplaySummary): string {
     ...(s.dryRun ? [] : [['still failing', s.stillFailing, s.stillFailing > 0 ? `produced again to ${s.dlqTopic}` : ''] as [string, number, string]]),
     ['skipped by filter', s.skippedByFilter, s.deferred > 0 ? `${n(s.deferred)} ${s.dryRun ? 'would be moved' : 'moved'} to the end of ${s.dlqTopic} for a later run` : ''],
     ['not dead letters', s.notDeadLetters, s.notDeadLetters > 0 ? 'no sluice headers: nothing to replay them into' : ''],
+    ['untrusted', s.untrusted, s.untrusted === 0 ? '' : `never written: destination not configured; ${
+      s.untrustedMoved > 0 ? `${n(s.untrustedMoved)} ${s.dryRun ? 'would be moved' : 'moved'} to the end of ${s.dlqTopic} for a run that trusts it` : 'passed, still in the log at their offsets'
+    }`],
   ];
   const width = Math.max(...counts.map(([, v]) => n(v).length));
   for (const [label, v, note] of counts) lines.push(`  ${label.padEnd(20)}${n(v).padStart(width)}${note ? `  ${note}` : ''}`);
@@ -318,6 +364,13 @@ export function formatSummary(s: ReplaySummary): string {
     const header = s.dryRun ? ['TABLE', 'SELECTED'] : ['TABLE', 'SELECTED', 'REPLAYED', 'STILL FAILING'];
     const rows = s.tables.map((t) => [t.table, n(t.selected), n(t.replayed), n(t.stillFailing)].slice(0, header.length));
     lines.push('', table(header, rows, header.map((_, i) => i > 0)));
+  }
+  if (s.untrustedByReason.length > 0) {
+    lines.push('', 'untrusted letters (skipped, never written):', table(
+      ['COUNT', 'FIRST AT', 'REASON'],
+      s.untrustedByReason.map((u) => [n(u.count), `${u.first.partition}:${u.first.offset}`, oneLine(u.reason, 200)]),
+      [true, true, false],
+    ));
   }
   if (s.stillFailingByError.length > 0) lines.push('', 'still failing, by error:', errorTable(s.stillFailingByError));
   if (s.dryRun && s.selectedByError.length > 0) lines.push('', 'selected, by recorded error:', errorTable(s.selectedByError));
@@ -351,15 +404,16 @@ export async function replayCommand(args: string[], io: ReplayIo): Promise<numbe
   const bar = new ProgressLine(io.err, io.isTTY, io.now);
   const print = (s: ReplaySummary, extra: object = {}) => io.out((json ? JSON.stringify({ ...s, ...extra }, null, 2) : formatSummary(s)) + '\n');
   try {
-    const summary = await replay(opts, { onProgress: (p) => bar.update(p), onNotice: (line) => bar.note(line) });
+    // Notices quote server errors, which quote rows: plain text only on a terminal.
+    const summary = await replay(opts, { onProgress: (p) => bar.update(p), onNotice: (line) => bar.note(plainText(line, 2000)) });
     bar.end();
     print(summary);
     return summary.stillFailing > 0 ? 1 : 0;
   } catch (err) {
     bar.end();
-    if (err instanceof ReplayFailedError && err.summary.read > 0) print(err.summary, { error: err.message });
+    if (err instanceof ReplayFailedError && err.summary.read > 0) print(err.summary, { error: plainText(err.message, 2000) });
     const resume = err instanceof ReplayFailedError ? '; what was committed stays done, a re-run continues from there' : '';
-    io.err(`sluice replay: ${errorMessage(err)}${resume}\n`);
+    io.err(`sluice replay: ${plainText(errorMessage(err), 2000)}${resume}\n`);
     return err instanceof ConfigError ? 2 : 1;
   }
 }

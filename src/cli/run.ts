@@ -8,9 +8,10 @@
  * stderr). Signals: the first SIGTERM/SIGINT starts a graceful stop (flush,
  * commit, leave the group); a second one exits at once with 130 — the one
  * process.exit here, since a second signal means "now". `--help` prints
- * every SLUICE_* variable with its default.
+ * every SLUICE_* variable with its default. A password configured over a
+ * cleartext transport is allowed but logged as one warn line at start-up.
  */
-import { SETTINGS, loadConfig, redactedConfig } from '../config.js';
+import { SETTINGS, cleartextPasswords, loadConfig, redactedConfig } from '../config.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
 import { createSink } from '../main.js';
@@ -55,6 +56,9 @@ export async function runCommand(args: readonly string[], opts: { check: boolean
   }
   const log = createLogger(config.logLevel);
   log.info('sink.config', { version: VERSION, config: redactedConfig(config) });
+  // One line, however many transports: a warning to read, not a flood to filter.
+  const cleartext = cleartextPasswords(config);
+  if (cleartext.length > 0) log.warn('config.cleartext_password', { transports: cleartext });
   const sink = createSink(config, log);
   let stopping: Promise<boolean> | undefined;
   const onSignal = (signal: string) => {

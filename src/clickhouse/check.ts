@@ -9,6 +9,7 @@
  * exit 2 with one readable line.
  */
 import { ConfigError, errorMessage, type SluiceError } from '../errors.js';
+import { redactUrl } from '../ops/redact.js';
 import { serverFeatures, type ServerFeatures } from './features.js';
 import type { Writer } from './writer.js';
 
@@ -18,7 +19,7 @@ export async function checkClickHouse(writer: Writer, where: { url: string; data
     features = serverFeatures(await writer.serverVersion());
   } catch (err) {
     const setting = (err as SluiceError).kind === 'fatal' ? 'SLUICE_CLICKHOUSE_USER' : 'SLUICE_CLICKHOUSE_URL';
-    throw new ConfigError(setting, `cannot use ClickHouse at ${where.url}: ${errorMessage(err)}`);
+    throw new ConfigError(setting, `cannot use ClickHouse at ${redactUrl(where.url)}: ${errorMessage(err)}`);
   }
   for (const table of new Set(where.tables)) {
     try {

@@ -3,12 +3,12 @@
  *
  * Contract: `start()` pings every `healthyMs` (5 s) while the server
  * answers and every `failingMs` (1 s) while it does not; `onState` hears
- * each answer (error text when failing). The first answer after a failure
+ * each answer (undefined, or the error when failing: the caller decides
+ * what of it may be shown where). The first answer after a failure
  * fires `wake`, so inserts waiting out a long backoff try again at once:
  * partitions resume within about a second of the warehouse coming back
  * instead of up to 30 s later (issue #16).
  */
-import { errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import type { Wakeup } from '../retry.js';
 
@@ -19,7 +19,7 @@ export interface ClickHouseWatch {
 
 export function createClickHouseWatch(
   ping: () => Promise<void>,
-  onState: (error: string | undefined) => void,
+  onState: (error: unknown) => void,
   wake: Wakeup,
   log: Logger,
   timing: { healthyMs: number; failingMs: number } = { healthyMs: 5000, failingMs: 1000 },
@@ -38,7 +38,7 @@ export function createClickHouseWatch(
       onState(undefined);
     } catch (err) {
       if (failingSince === undefined) failingSince = Date.now();
-      onState(errorMessage(err));
+      onState(err ?? new Error('ping failed'));
     }
     if (!stopped) timer = setTimeout(once, failingSince === undefined ? timing.healthyMs : timing.failingMs);
   };

@@ -25,6 +25,7 @@ import { AbortedError, ClickHouseError, SluiceError, errorMessage } from '../err
 import { PRECHECK_MESSAGES, encode, precheck } from '../formats/encoder.js';
 import { explainKafkaError, type OffsetsClient } from '../kafka/offsets.js';
 import type { SourceRecord } from '../kafka/record.js';
+import { redactUrl } from '../ops/redact.js';
 import { retry } from '../retry.js';
 import { TRUNCATED_HEADER } from './fit.js';
 import { insertIsolating } from './isolate.js';
@@ -63,7 +64,7 @@ export class ReplayWriter {
       // The same settings as the sink: only those this server knows.
       this.features = serverFeatures(await this.writer.serverVersion());
     } catch (err) {
-      throw new SluiceError('fatal', `cannot reach ClickHouse at ${ch.url}: ${errorMessage(err)}`, { cause: err });
+      throw new SluiceError('fatal', `cannot reach ClickHouse at ${redactUrl(ch.url)}: ${errorMessage(err)}`, { cause: err });
     }
   }
 

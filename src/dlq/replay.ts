@@ -23,6 +23,18 @@
  *    offset and repeats at most the one chunk that was in flight (its
  *    inserts are byte-identical the second time, so ClickHouse's insert
  *    deduplication drops them where the table has it on).
+ *  - Replay trusts its configuration, not the letters: whoever can write to
+ *    the dead-letter topic chooses every header. A selected letter whose
+ *    destination — its table, or with `toSource` its source topic — is not
+ *    in `allowed` is never written anywhere: it is counted as untrusted,
+ *    with the reason (the name, as plain text) and where the first such
+ *    letter is. Like a letter a filter skips, it is not resolved, so by
+ *    default it is produced again, unchanged, to the end of the topic before
+ *    the offset passes it (a run whose configuration does name that
+ *    destination finds it; nothing a misconfigured run skips is lost); with
+ *    `dropUntrusted` the offset passes it without a copy (it stays in the
+ *    log, at the reported offsets, until retention). A missing table that
+ *    *is* allowed still stops the run (below): that needs an operator.
  *  - The time bounds apply to when a letter failed (`sluice.failed.at`),
  *    not to its Kafka timestamp, which is the source record's.
  *  - Committed offsets never move backwards. Offsets below a partition's
@@ -48,6 +60,7 @@ import { connect, disconnect, explainKafkaError, groupState, isActive, type Offs
 import { PLAINTEXT, type KafkaSecurity } from '../kafka/security.js';
 import { createKafka } from '../kafka/source.js';
 import { createLogger } from '../ops/log.js';
+import { plainText } from '../ops/redact.js';
 import { planPartitions, selects, type OffsetBound, type PartitionPlan, type Selection } from './replay-plan.js';
 import { toLetter, type Failure, type Letter } from './replay-letters.js';
 import { byCount, Tally, type ErrorCount } from './replay-tally.js';
@@ -68,6 +81,10 @@ export interface ReplayOptions {
   readonly dlqTopic: string;
   readonly group: string;
   readonly selection: Selection;
+  /** The only destinations this run writes to: tables (SLUICE_TABLE, --table) and, with toSource, topics (SLUICE_TOPICS, --source-topic). */
+  readonly allowed: { readonly tables: ReadonlySet<string>; readonly topics: ReadonlySet<string> };
+  /** Untrusted letters: pass them without producing a copy to the end of the topic. */
+  readonly dropUntrusted: boolean;
   readonly fromOffset?: OffsetBound;
   readonly toOffset?: OffsetBound;
   /** Start every partition at its earliest offset instead of the group's committed one. */
@@ -116,6 +133,12 @@ export interface ReplaySummary {
   readonly deferred: number;
   /** Records without sluice headers: nothing to replay them into; passed over. */
   readonly notDeadLetters: number;
+  /** Selected letters naming a destination outside `allowed`: never written. */
+  readonly untrusted: number;
+  /** Of those, produced again unchanged to the end of the topic (in a dry run: would be). */
+  readonly untrustedMoved: number;
+  /** Why, grouped (names as plain text), with the first such letter's place. */
+  readonly untrustedByReason: ReadonlyArray<{ reason: string; count: number; first: { partition: number; offset: number } }>;
   readonly tables: ReadonlyArray<{ table: string; selected: number; replayed: number; stillFailing: number }>;
   /** The new error of each letter that still fails, grouped. */
   readonly stillFailingByError: readonly ErrorCount[];
@@ -353,13 +376,24 @@ class ReplayRun {
     const { tally, opts } = this;
     const selected: Letter[] = [];
     const deferred: Letter[] = [];
+    const movedBefore = tally.untrustedMoved;
     for (const letter of chunk) {
       tally.read++;
+      const unresolved = letter.record.offset >= s.plan.resolvedBelow;
       if (!letter.info) tally.notDeadLetters++;
-      else if (selects(opts.selection, letter.info, letter.record.timestamp)) selected.push(letter);
-      else {
+      else if (!selects(opts.selection, letter.info, letter.record.timestamp)) {
         tally.skippedByFilter++;
-        if (letter.record.offset >= s.plan.resolvedBelow) deferred.push(letter);
+        if (unresolved) deferred.push(letter);
+      } else {
+        const why = this.untrusted(letter);
+        if (why === undefined) selected.push(letter);
+        else {
+          tally.skipUntrusted(why, s.plan.partition, letter.record.offset);
+          if (unresolved && !opts.dropUntrusted) {
+            deferred.push(letter);
+            tally.untrustedMoved++;
+          }
+        }
       }
     }
     for (const l of selected) {
@@ -367,7 +401,7 @@ class ReplayRun {
       tally.table(l.info!.table).selected++;
       Tally.countError(tally.recorded, l.info!.errorCode, l.info!.errorClass, l.info!.errorMessage);
     }
-    tally.deferred += deferred.length;
+    tally.deferred += deferred.length - (tally.untrustedMoved - movedBefore);
     if (opts.dryRun) {
       tally.replayed += selected.length;
       for (const l of selected) tally.table(l.info!.table).replayed++;
@@ -378,6 +412,16 @@ class ReplayRun {
     }
     await this.passed(s, chunk[chunk.length - 1]!.record.offset + 1);
     this.progress();
+  }
+
+  /** Why this letter's destination is not one the run may write to (plain text), or undefined when it is. */
+  private untrusted(l: Letter): string | undefined {
+    const { allowed, toSource } = this.opts;
+    const name = toSource ? l.info!.topic : l.info!.table;
+    if (toSource ? allowed.topics.has(name) : allowed.tables.has(name)) return undefined;
+    return toSource
+      ? `topic "${plainText(name, 80)}" is not configured (SLUICE_TOPICS, --source-topic)`
+      : `table "${plainText(name, 80)}" is not configured (SLUICE_TABLE, --table)`;
   }
 
   private count(selected: Letter[], failures: Failure[]): void {
@@ -393,7 +437,7 @@ class ReplayRun {
     tally.stillFailing += failures.length;
   }
 
-  /** Inserts the letters into their tables, per table in offset order; returns the ones ClickHouse still rejects. */
+  /** Moves the partition's position to `next` and commits it (unless dry), never moving the group's offset back. */
   private async passed(s: PartitionState, next: number): Promise<void> {
     if (next <= s.position) return;
     s.position = next;
@@ -421,6 +465,9 @@ class ReplayRun {
       skippedByFilter: t.skippedByFilter,
       deferred: t.deferred,
       notDeadLetters: t.notDeadLetters,
+      untrusted: t.untrusted,
+      untrustedMoved: t.untrustedMoved,
+      untrustedByReason: [...t.untrustedReasons.values()].sort((a, b) => b.count - a.count),
       tables: [...t.tables.values()].sort((a, b) => a.table.localeCompare(b.table)),
       stillFailingByError: [...t.failures.values()].sort(byCount),
       selectedByError: [...t.recorded.values()].sort(byCount),

@@ -18,6 +18,8 @@
  *    owner re-reads it.
  * Each insert attempt takes one slot of the shared insert queue, so a
  * partition waiting out a backoff does not hold a slot others could use.
+ * Stall reasons go to /readyz, which strangers may read: they say what kind
+ * of failure (`code=… class=…`), never its text; the log lines carry that.
  */
 import type PQueue from 'p-queue';
 import type { Batch, BatchLimits, SourceRecord } from './batcher.js';
@@ -28,6 +30,7 @@ import type { InsertIdentity } from '../clickhouse/features.js';
 import { AbortedError, ClickHouseError, SluiceError, errorMessage } from '../errors.js';
 import { insertIsolating } from '../dlq/isolate.js';
 import type { EventTally, LogRateLimit, Logger } from '../ops/log.js';
+import { errorTag } from '../ops/redact.js';
 import type { Metrics } from '../ops/metrics.js';
 import { retry, sleep, type BackoffOptions, type Wakeup } from '../retry.js';
 import { classifyClickHouseError } from '../clickhouse/errors.js';
@@ -158,7 +161,7 @@ export class PartitionWorker {
       // Not expected: every failure below is retried or isolated. Stall
       // loudly rather than skip the batch.
       this.log.error('partition.write_failed', { error: err });
-      this.stall(`unexpected: ${errorMessage(err)}`);
+      this.stall(`unexpected failure ${errorTag(err)}; see the partition.write_failed log`);
     }
   }
 
@@ -244,18 +247,19 @@ export class PartitionWorker {
           return;
         } catch (err) {
           if (!(err instanceof ClickHouseError) || err.kind !== 'data') throw err;
-          this.stalled(`ClickHouse rejected the batch (code ${err.code}): ${err.message}`, meta);
+          this.stalled(`insert rejected ${errorTag(err)}`, meta, err);
         }
       } else {
-        this.stalled(`record at offset ${nullAt.offset} has no value (tombstone)`, meta);
+        this.stalled(`record at offset ${nullAt.offset} has no value (tombstone)`, meta, undefined);
       }
       await sleep(this.deps.backoff.maxMs, this.signal);
     }
   }
 
-  private stalled(why: string, meta: Record<string, unknown>): void {
-    const reason = `partition stalled: ${why}; no dead-letter topic is configured (SLUICE_DLQ_TOPIC=none), so nothing is skipped`;
-    this.log.error('partition.stalled', { ...meta, reason });
+  /** `why` is shown on /readyz (no error text); the log line carries the error in full. */
+  private stalled(why: string, meta: Record<string, unknown>, error: unknown): void {
+    const reason = `${why}; no dead-letter topic (SLUICE_DLQ_TOPIC=none), the batch is held and retried, nothing is skipped`;
+    this.log.error('partition.stalled', { ...meta, reason, ...(error !== undefined && { error }) });
     this.stall(reason);
   }
 
@@ -277,7 +281,7 @@ export class PartitionWorker {
         if ((err.kind === 'fatal' || attempt >= 3) && !stalled) {
           this.log.error('dlq.produce_failing', fields);
           stalled = true;
-          this.stall(`dead-letter produce failing (${err.kind}): ${err.message}`);
+          this.stall(`dead-letter produce failing ${errorTag(err)}`);
         } else {
           const extra = this.deps.logLimit.admit(`${this.key}:dlq`);
           if (extra) this.log.warn('dlq.retry', { ...fields, ...extra });
@@ -334,7 +338,7 @@ export class PartitionWorker {
           }
           if (err.kind === 'fatal' || attempt >= 3) {
             stalled = true;
-            this.stall(`insert failing (${err.kind}): ${err.message}`);
+            this.stall(`insert failing ${errorTag(err)}`);
           }
         },
       },

@@ -69,7 +69,7 @@ describe('fault tolerance', () => {
       const committedDuringOutage = await committedTotal(group, topic);
       await waitFor('/readyz 503 during the outage', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 503);
       const body = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as { reasons: string[] };
-      expect(body.reasons.join(' ')).toMatch(/ClickHouse|insert failing/);
+      expect(body.reasons.join(' ')).toMatch(/clickhouse_unreachable|insert failing/);
       await waitFor('several more retries', async () => (await metricSum(port, 'sluice_retries_total')) >= 5);
       expect(await committedTotal(group, topic)).toBe(committedDuringOutage);
       expect(committedDuringOutage).toBe(20_000);

@@ -33,7 +33,8 @@ import {
 } from '../helpers.js';
 
 const CLI = new URL('../../dist/cli/index.js', import.meta.url).pathname;
-const ENV = { SLUICE_KAFKA_BROKERS: BROKERS.join(','), SLUICE_CLICKHOUSE_URL: CLICKHOUSE_URL };
+// The sink's environment: replay writes only to its SLUICE_TABLE (SLUICE_TOPICS for --to-source); each test sets them.
+const ENV: Record<string, string> = { SLUICE_KAFKA_BROKERS: BROKERS.join(','), SLUICE_CLICKHOUSE_URL: CLICKHOUSE_URL };
 const DDL = (table: string) => `CREATE TABLE ${table} (id UInt64, name String) ENGINE = MergeTree ORDER BY id`;
 // Kafka 4 refuses timestamps an hour or more ahead; an hour back keeps clear of that.
 const T0 = Date.now() - 3_600_000;
@@ -171,6 +172,8 @@ async function setup(partitions: number) {
   await createTopic(source, partitions);
   await createTopic(dlq, partitions);
   await ch.command({ query: DDL(table) });
+  ENV.SLUICE_TOPICS = source;
+  ENV.SLUICE_TABLE = table;
   return { source, table, dlq, group: `sluice-replay-${dlq}` };
 }
 
@@ -246,6 +249,9 @@ describe('sluice replay', () => {
     const { source, table, dlq, group } = await setup(1);
     const other = randomName('replay_t');
     await ch.command({ query: DDL(other) });
+    // A sink writing both tables, from two topics (the second one only for the mapping).
+    ENV.SLUICE_TOPICS = `${source},${source}_b`;
+    ENV.SLUICE_TABLE = `${source}:${table},${source}_b:${other}`;
     const mine = [1, 2, 3, 4].map((id) => ({ value: JSON.stringify({ id, name: `n${id}` }), partition: 0, sourceOffset: id, table, code: 117 }));
     const theirs = [5, 6].map((id) => ({ value: JSON.stringify({ id, name: `n${id}` }), partition: 0, sourceOffset: id, table: other, code: 53 }));
     await produceLetters(dlq, source, [mine[0]!, theirs[0]!, mine[1]!, theirs[1]!, mine[2]!, mine[3]!]);
@@ -282,6 +288,9 @@ describe('sluice replay', () => {
   it('stops at a table that needs an operator, keeps what it committed, and a re-run after the fix lands the rest once', async () => {
     const { source, table, dlq, group } = await setup(1);
     const missing = randomName('replay_t');
+    // Configured but not created yet: a missing table that needs an operator, not a forged one.
+    ENV.SLUICE_TOPICS = `${source},${source}_b`;
+    ENV.SLUICE_TABLE = `${source}:${table},${source}_b:${missing}`;
     const spec = (id: number, t: string) => ({ value: JSON.stringify({ id, name: `n${id}` }), partition: 0, sourceOffset: id, table: t, code: 60 });
     await produceLetters(dlq, source, [spec(1, table), spec(2, table), spec(3, missing), spec(4, table)]);
 

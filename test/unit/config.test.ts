@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { SETTINGS, loadConfig, redactedConfig } from '../../src/config.js';
+import { SETTINGS, cleartextPasswords, configuredDestinations, loadConfig, redactedConfig } from '../../src/config.js';
 
 const BASE = { SLUICE_TOPICS: 'events', SLUICE_TABLE: 'events_tbl' };
 const SECRET = 'hunter2-Sup3r$ecret';
@@ -353,5 +353,84 @@ describe('README configuration table', () => {
       expect(key).toMatch(/^SLUICE_[A-Z0-9_]+$/);
       expect(s.doc.length, key).toBeGreaterThan(10);
     }
+  });
+});
+
+describe('SLUICE_METRICS_HOST', () => {
+  it('defaults to 0.0.0.0 (reachable from the pod network) and takes IP literals and hostnames', () => {
+    expect(SETTINGS.SLUICE_METRICS_HOST!.default).toBe('0.0.0.0');
+    expect(load().metricsHost).toBe('0.0.0.0');
+    for (const host of ['127.0.0.1', '::1', '::', 'fd00::7', 'localhost', 'sluice-0.sluice.svc.cluster.local']) {
+      expect(load({ SLUICE_METRICS_HOST: host }).metricsHost).toBe(host);
+    }
+  });
+
+  it.each(['0.0.0.0:9464', 'http://0.0.0.0', 'a_b.example', '-bad', 'bad-.example', 'two words', '[::1]', 'a'.repeat(64)])('refuses %j naming the variable', (host) => {
+    const err = configError(() => load({ SLUICE_METRICS_HOST: host }));
+    expect(err.setting).toBe('SLUICE_METRICS_HOST');
+    expect(err.message).toMatch(/is not an IP address or hostname/);
+  });
+});
+
+describe('credentials in URLs and broker lists, whatever the password holds', () => {
+  const PW = 'p@ss/w:rd%40#x';
+  const leaks = (text: string) => [PW, 'p@ss/w:rd@#x', 'rd%40', 'ss/w'].filter((p) => text.includes(p));
+
+  it.each([
+    `http://writer:${PW}@ch:8123`,
+    `http://writer:${PW}@ch host:8123`,
+    `http://writer:${PW}@ch:99999`,
+    `http://ch:8123/?password=${encodeURIComponent(PW)}`,
+    `http://ch:8123/?user=w&password=x`,
+  ])('SLUICE_CLICKHOUSE_URL %s is refused without echoing the password', (url) => {
+    const err = configError(() => load({ SLUICE_CLICKHOUSE_URL: url }));
+    expect(err.setting).toBe('SLUICE_CLICKHOUSE_URL');
+    expect(leaks(err.message)).toEqual([]);
+  });
+
+  it('a broker written as user:password@host:port is refused without echoing the password', () => {
+    for (const b of [`u:${PW}@k1:9092`, `${PW}@k1:9092`, `u@k1:9092`]) {
+      const err = configError(() => load({ SLUICE_KAFKA_BROKERS: b }));
+      expect(err.setting).toBe('SLUICE_KAFKA_BROKERS');
+      expect(err.message).toContain('credentials go in SLUICE_KAFKA_SASL_*');
+      expect(leaks(err.message)).toEqual([]);
+    }
+  });
+
+  it('redactedConfig shows no query string of the URL', () => {
+    expect(redactedConfig(load({ SLUICE_CLICKHOUSE_URL: 'http://ch:8123/proxy?x=1' })).clickhouseUrl).toBe('http://ch:8123/proxy');
+  });
+});
+
+describe('cleartextPasswords', () => {
+  it('names each cleartext transport a password travels over, without the password', () => {
+    expect(cleartextPasswords(load())).toEqual([]);
+    expect(cleartextPasswords(load({ SLUICE_CLICKHOUSE_PASSWORD: 'pw' }))).toEqual([
+      'SLUICE_CLICKHOUSE_PASSWORD is sent over http:// (http://127.0.0.1:8123); use https://',
+    ]);
+    expect(cleartextPasswords(load({ SLUICE_CLICKHOUSE_URL: 'https://ch:8443', SLUICE_CLICKHOUSE_PASSWORD: 'pw' }))).toEqual([]);
+    const sasl = { SLUICE_KAFKA_SASL_USERNAME: 'u', SLUICE_KAFKA_SASL_PASSWORD: 'pw' };
+    expect(cleartextPasswords(load({ ...sasl, SLUICE_KAFKA_SECURITY_PROTOCOL: 'sasl_ssl' }))).toEqual([]);
+    const both = cleartextPasswords(load({ ...sasl, SLUICE_KAFKA_SECURITY_PROTOCOL: 'sasl_plaintext', SLUICE_CLICKHOUSE_PASSWORD: 'pw' }));
+    expect(both).toHaveLength(2);
+    expect(both[1]).toBe('SLUICE_KAFKA_SASL_PASSWORD (plain) is sent over sasl_plaintext; use sasl_ssl');
+    expect(both.join(' ')).not.toContain('pw ');
+  });
+});
+
+describe('configuredDestinations (what sluice replay may write to)', () => {
+  it('reads SLUICE_TABLE and SLUICE_TOPICS as the sink does: one table, or the tables of a topic:table map', () => {
+    expect(configuredDestinations({})).toEqual({ tables: new Set(), topics: new Set() });
+    expect(configuredDestinations({ SLUICE_TABLE: 'events' })).toEqual({ tables: new Set(['events']), topics: new Set() });
+    expect(configuredDestinations({ SLUICE_TOPICS: 'a,b,c', SLUICE_TABLE: 'a:t1,b:t2,c:t1' })).toEqual({
+      tables: new Set(['t1', 't2']),
+      topics: new Set(['a', 'b', 'c']),
+    });
+  });
+
+  it('refuses what the sink refuses, naming the variable', () => {
+    expect(() => configuredDestinations({ SLUICE_TABLE: 'bad-name' })).toThrow(/SLUICE_TABLE: "bad-name" is not a plain table name/);
+    expect(() => configuredDestinations({ SLUICE_TOPICS: 'a', SLUICE_TABLE: 'a:t1,z:t2' })).toThrow(/SLUICE_TABLE: maps topic "z"/);
+    expect(() => configuredDestinations({ SLUICE_TOPICS: 'a b' })).toThrow(/SLUICE_TOPICS/);
   });
 });

@@ -17,6 +17,7 @@ import {
   type PlanInput,
   type ReplaySummary,
 } from '../../../src/dlq/replay.js';
+import { MAX_GROUPS, Tally } from '../../../src/dlq/replay-tally.js';
 import { ProgressLine, formatSummary, parseOffsetBound, parseReplayArgs, renderBar, replayCommand } from '../../../src/cli/replay.js';
 
 async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -34,7 +35,7 @@ async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
 
 describe('parseReplayArgs', () => {
   it('defaults: --topic names <topic>.dlq, its own group, the sink defaults for the connections', () => {
-    expect(parseReplayArgs(['--topic', 'orders'], {})).toEqual({
+    expect(parseReplayArgs(['--topic', 'orders'], { SLUICE_TABLE: 'orders_t' })).toEqual({
       command: 'replay',
       brokers: ['127.0.0.1:9092'],
       security: { protocol: 'plaintext', caFile: '', sasl: undefined },
@@ -42,6 +43,8 @@ describe('parseReplayArgs', () => {
       dlqTopic: 'orders.dlq',
       group: 'sluice-replay-orders.dlq',
       selection: {},
+      allowed: { tables: new Set(['orders_t']), topics: new Set() },
+      dropUntrusted: false,
       fromOffset: undefined,
       toOffset: undefined,
       reset: false,
@@ -61,12 +64,15 @@ describe('parseReplayArgs', () => {
       SLUICE_CLICKHOUSE_USER: 'sink',
       SLUICE_CLICKHOUSE_PASSWORD: 'secret',
       SLUICE_CLICKHOUSE_DATABASE: 'events',
-      SLUICE_TOPICS: 'ignored', // the sink's other settings are not replay's business
+      SLUICE_TOPICS: 'a,b',
+      SLUICE_TABLE: 'a:a_t,b:b_t', // where replay may write: the sink's own tables
+      SLUICE_BATCH_MAX_ROWS: 'ignored', // the sink's other settings are not replay's business
     };
     expect(parseReplayArgs(['--dlq-topic', 'x.dlq'], env)).toMatchObject({
       brokers: ['k1:9092', 'k2:9092'],
       clickhouse: { url: 'https://ch.internal:8443', user: 'sink', password: 'secret', database: 'events', caFile: '' },
       dlqTopic: 'x.dlq',
+      allowed: { tables: new Set(['a_t', 'b_t']), topics: new Set(['a', 'b']) },
     });
     expect(parseReplayArgs(['--dlq-topic', 'x.dlq', '--brokers', 'b:1', '--clickhouse-url=http://other:8123'], env)).toMatchObject({
       brokers: ['b:1'],
@@ -99,7 +105,7 @@ describe('parseReplayArgs', () => {
       json: true,
       batchRows: 500,
     });
-    expect(parseReplayArgs(['--topic', 't', '--reset', '--to-offset', '40'], {})).toMatchObject({ reset: true, toOffset: { kind: 'all', offset: 40 } });
+    expect(parseReplayArgs(['--topic', 't', '--reset', '--to-offset', '40'], { SLUICE_TABLE: 't_t' })).toMatchObject({ reset: true, toOffset: { kind: 'all', offset: 40 } });
     expect(parseOffsetBound('--from-offset', '12')).toEqual({ kind: 'all', offset: 12 });
   });
 
@@ -144,6 +150,9 @@ describe('parseReplayArgs', () => {
     const r = await run(['--topic', 't'], { SLUICE_CLICKHOUSE_URL: 'not a url', SLUICE_CLICKHOUSE_PASSWORD: 'hunter2' });
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^sluice replay: SLUICE_CLICKHOUSE_URL: "not a url" is not a URL\n/);
+    // A password with / @ : % # ? in an unparsable URL: nothing after the scheme is echoed.
+    const odd = await run(['--topic', 't'], { SLUICE_CLICKHOUSE_URL: 'http://u:p@s s/w:rd%40#x@ch:8123' });
+    expect(odd.err).toMatch(/^sluice replay: SLUICE_CLICKHOUSE_URL: "http:\/\/…" is not a URL\n/);
     expect(r.err).not.toContain('hunter2');
     expect((await run(['--topic', 't'], { SLUICE_CLICKHOUSE_DATABASE: 'a-b' })).err).toContain('SLUICE_CLICKHOUSE_DATABASE: "a-b" is not a plain identifier');
   });
@@ -152,7 +161,7 @@ describe('parseReplayArgs', () => {
     const help = await run(['--help']);
     expect(help.code).toBe(0);
     expect(help.out).toContain('usage: sluice replay');
-    const down = await run(['--topic', 't']);
+    const down = await run(['--topic', 't'], { SLUICE_TABLE: 't_t' });
     expect(down.code).toBe(1);
     expect(down.err).toMatch(/^sluice replay: cannot reach Kafka at 127\.0\.0\.1:1/);
     expect(down.err.trim().split('\n')).toHaveLength(1);
@@ -323,6 +332,9 @@ describe('formatSummary', () => {
     skippedByFilter: 2,
     deferred: 1,
     notDeadLetters: 0,
+    untrusted: 0,
+    untrustedMoved: 0,
+    untrustedByReason: [],
     tables: [{ table: 'orders_t', selected: 10, replayed: 6, stillFailing: 4 }],
     stillFailingByError: [{ code: 27, errorClass: 'rejected', count: 4, example: 'Code: 27, Cannot parse\ninput' }],
     selectedByError: [{ code: 117, errorClass: 'rejected', count: 10, example: 'Unknown field' }],
@@ -348,3 +360,84 @@ describe('formatSummary', () => {
     expect(text).toContain('1 would be moved to the end');
   });
 });
+
+describe('where replay may write (issue 16: replay trusts only its configuration)', () => {
+  it('is the sink\'s SLUICE_TABLE / SLUICE_TOPICS plus --table / --source-topic', () => {
+    const env = { SLUICE_TOPICS: 'a,b', SLUICE_TABLE: 'a:a_t,b:b_t' };
+    expect(parseReplayArgs(['--topic', 'a'], env)).toMatchObject({ allowed: { tables: new Set(['a_t', 'b_t']), topics: new Set(['a', 'b']) }, dropUntrusted: false });
+    expect(parseReplayArgs(['--topic', 'a', '--table', 'old_t', '--source-topic', 'c', '--drop-untrusted'], env)).toMatchObject({
+      allowed: { tables: new Set(['a_t', 'b_t', 'old_t']), topics: new Set(['a', 'b', 'c']) },
+      dropUntrusted: true,
+    });
+    expect(parseReplayArgs(['--topic', 'a', '--table', 'x_t'], {})).toMatchObject({ allowed: { tables: new Set(['x_t']) } });
+    expect(parseReplayArgs(['--topic', 'a', '--to-source'], { SLUICE_TOPICS: 'a' })).toMatchObject({ allowed: { topics: new Set(['a']) } });
+  });
+
+  it.each<[string[], Record<string, string>, string]>([
+    [['--topic', 'a'], {}, 'SLUICE_TABLE: unset: replay inserts only into configured tables'],
+    [['--topic', 'a', '--to-source'], { SLUICE_TABLE: 'a_t' }, 'SLUICE_TOPICS: unset: --to-source republishes only to configured topics'],
+    [['--topic', 'a'], { SLUICE_TABLE: 'a-t' }, 'SLUICE_TABLE: "a-t" is not a plain table name'],
+    [['--topic', 'a'], { SLUICE_TOPICS: 'a', SLUICE_TABLE: 'a:t,b:u' }, 'SLUICE_TABLE: maps topic "b", which is not in SLUICE_TOPICS'],
+  ])('refuses %j with %j before connecting (exit 2): %s', async (args, env, message) => {
+    const r = await run(args, env);
+    expect(r.code).toBe(2);
+    expect(r.err.startsWith(`sluice replay: ${message}`)).toBe(true);
+  });
+});
+
+describe('untrusted letters and header text in the summary', () => {
+  it('the tally keeps header text as plain text and bounds the number of groups', () => {
+    const t = new Tally();
+    Tally.countError(t.recorded, 27, 'rejected\x1b[2J', 'Code: 27\x1b]0;pwned\x07 Cannot parse\n\x9b31m"x"');
+    expect([...t.recorded.values()]).toEqual([{ code: 27, errorClass: 'rejected', count: 1, example: 'Code: 27 Cannot parse "x"' }]);
+    expect(t.table('evil\x1b[31m').table).toBe('evil');
+    for (let i = 0; i < 500; i++) t.skipUntrusted(`table "forged_${i}" is not configured`, 0, i);
+    expect(t.untrusted).toBe(500);
+    expect(t.untrustedReasons.size).toBe(MAX_GROUPS + 1);
+    const rest = [...t.untrustedReasons.values()].find((r) => r.count > 1)!;
+    expect(rest).toEqual({ reason: 'more destinations that are not configured', count: 500 - MAX_GROUPS, first: { partition: 0, offset: MAX_GROUPS } });
+  });
+
+  it('the text summary counts them, says where they went and lists the reasons with the first offset', () => {
+    const base = formatSummaryInput();
+    const text = formatSummary({
+      ...base,
+      untrusted: 3,
+      untrustedMoved: 3,
+      untrustedByReason: [
+        { reason: 'table "audit_log" is not configured (SLUICE_TABLE, --table)', count: 2, first: { partition: 1, offset: 40 } },
+        { reason: 'table "x" is not configured (SLUICE_TABLE, --table)', count: 1, first: { partition: 0, offset: 7 } },
+      ],
+    });
+    expect(text).toMatch(/\n {2}untrusted +3 {2}never written: destination not configured; 3 moved to the end of orders\.dlq for a run that trusts it\n/);
+    expect(text).toContain('untrusted letters (skipped, never written):');
+    expect(text).toMatch(/\n +2 +1:40 +table "audit_log" is not configured \(SLUICE_TABLE, --table\)\n/);
+    const dropped = formatSummary({ ...base, untrusted: 1, untrustedMoved: 0, untrustedByReason: [] });
+    expect(dropped).toMatch(/untrusted +1 {2}never written: destination not configured; passed, still in the log at their offsets/);
+    // No escape or control character survives into the text, whatever the summary holds.
+    expect(formatSummary({ ...base, stillFailingByError: [{ code: 1, errorClass: 'x', count: 1, example: 'a\x1b[2Jb' }] })).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+  });
+});
+
+function formatSummaryInput(): ReplaySummary {
+  return {
+    dlqTopic: 'orders.dlq',
+    group: 'g',
+    dryRun: false,
+    toSource: false,
+    read: 5,
+    selected: 2,
+    replayed: 2,
+    stillFailing: 0,
+    skippedByFilter: 0,
+    deferred: 0,
+    notDeadLetters: 0,
+    untrusted: 0,
+    untrustedMoved: 0,
+    untrustedByReason: [],
+    tables: [{ table: 'orders_t', selected: 2, replayed: 2, stillFailing: 0 }],
+    stillFailingByError: [],
+    selectedByError: [],
+    partitions: [],
+  };
+}
