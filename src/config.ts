@@ -58,6 +58,9 @@ export interface Config {
   readonly maxRecordBytes: number;
   readonly readyStallMs: number;
   readonly kafkaSessionTimeoutMs: number;
+  /** typed: decode and insert RowBinary; passthrough: forward JSONEachRow. */
+  readonly insertFormat: 'typed' | 'passthrough';
+  readonly schemaCheckMs: number;
   readonly skipUnknownFields: boolean;
 }
 
@@ -92,7 +95,9 @@ export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>
   SLUICE_DLQ_MAX_RATIO: { default: '0.25', doc: 'Above this share of dead letters among records written over the window (after 1,000 records), stop and turn not-ready.' },
   SLUICE_DLQ_WINDOW_MS: { default: '60000', doc: 'Window of the dead-letter ratio.' },
   SLUICE_MAX_RECORD_BYTES: { default: '1048576', doc: 'A record whose key + value + headers exceed this is dead-lettered without an insert (1 MiB); header bytes also count against SLUICE_MAX_BUFFER_BYTES.' },
-  SLUICE_SKIP_UNKNOWN_FIELDS: { default: 'false', doc: '`true`: drop JSON fields the table has no column for (ClickHouse input_format_skip_unknown_fields). `false`: such a record is rejected and dead-lettered.' },
+  SLUICE_SKIP_UNKNOWN_FIELDS: { default: 'false', doc: '`true`: drop JSON fields the table has no column for (counted in `sluice_unknown_fields_total`). `false`: such a record is dead-lettered (class `invalid`) — after the table schema is read again, in case a column was just added.' },
+  SLUICE_INSERT_FORMAT: { default: 'rowbinary', doc: '`rowbinary`: sluice decodes each JSON record against the table schema and inserts binary rows (RowBinaryWithDefaults where the server has it); a bad value is dead-lettered by itself. `jsoneachrow`: forward the record bytes and let ClickHouse parse them (passthrough).' },
+  SLUICE_SCHEMA_CHECK_MS: { default: '15000', doc: 'How often the target tables\' columns are read again, so an ALTER TABLE is picked up without a restart (also read at once when an insert names a column the table lost).' },
   SLUICE_READY_STALL_MS: { default: '60000', doc: '/readyz turns false when a partition has been unable to write for this long.' },
 };
 
@@ -125,6 +130,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const startFrom = get('SLUICE_START_FROM');
   if (startFrom !== 'earliest' && startFrom !== 'latest') {
     throw new ConfigError('SLUICE_START_FROM', `must be earliest or latest, got "${startFrom}"`);
+  }
+  const insertFormat = get('SLUICE_INSERT_FORMAT');
+  if (insertFormat !== 'rowbinary' && insertFormat !== 'jsoneachrow') {
+    throw new ConfigError('SLUICE_INSERT_FORMAT', `must be rowbinary or jsoneachrow, got "${insertFormat}"`);
   }
   const logLevel = get('SLUICE_LOG_LEVEL');
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
@@ -179,6 +188,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     // The broker refuses sessions outside group.min/max.session.timeout.ms (6 s to 30 min by default).
     skipUnknownFields: bool('SLUICE_SKIP_UNKNOWN_FIELDS', get('SLUICE_SKIP_UNKNOWN_FIELDS')),
     kafkaSessionTimeoutMs: int('SLUICE_KAFKA_SESSION_TIMEOUT_MS', get('SLUICE_KAFKA_SESSION_TIMEOUT_MS'), 6000, 1_800_000),
+    insertFormat: insertFormat === 'rowbinary' ? 'typed' : 'passthrough',
+    schemaCheckMs: int('SLUICE_SCHEMA_CHECK_MS', get('SLUICE_SCHEMA_CHECK_MS'), 1000, 86_400_000),
   });
 }
 

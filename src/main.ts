@@ -24,6 +24,8 @@ import { createEndOffsetPoller, type EndOffsetPoller } from './kafka/end-offsets
 import { createCutIntentReader, type CutIntentReader } from './kafka/intents.js';
 import { Health } from './ops/health.js';
 import { EventTally, type Logger } from './ops/log.js';
+import { BoundedLabels } from './ops/metrics.js';
+import { TableEncoders } from './formats/tables.js';
 import { redactUrl } from './ops/redact.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -52,6 +54,16 @@ export function createSink(config: Config, log: Logger, options: { processMetric
   const writer: Writer = createWriter(writerOptions(config));
 
   let features = UNKNOWN_SERVER;
+  const encoders = new TableEncoders({
+    database: config.clickhouseDatabase,
+    tables: config.tables.values(),
+    mode: config.insertFormat,
+    strict: !config.skipUnknownFields,
+    query: (sql) => writer.queryRows(sql),
+    onChange: (table, added, removed) => log.info('schema.changed', { table, added, removed }),
+  });
+  const driftFields = new BoundedLabels(100);
+  let schemaChecker: NodeJS.Timeout | undefined;
   const insertOptions = { skipUnknownFields: config.skipUnknownFields };
   let source: Source | undefined;
   let dlq: ReturnType<typeof createDeadLetterSink> | undefined;
@@ -72,7 +84,9 @@ export function createSink(config: Config, log: Logger, options: { processMetric
   const pipeline = new Pipeline({
     ...pipelineSettings(config),
     backoff,
-    insert: (table, chunks, rows) => writer.insert(table, chunks, insertSettings(features, insertOptions, rows)),
+    insert: (table, body, rows) => writer.insert(table, body, insertSettings(features, insertOptions, rows)),
+    encoders,
+    unknownFields: (table, field, n) => metrics.unknownFields.inc({ table, field: driftFields.label(table, field) }, n),
     committer,
     get deadLetters() {
       return dlq;
@@ -130,7 +144,11 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     ready,
     async start() {
       features = await checkClickHouse(writer, { url: config.clickhouseUrl, database: config.clickhouseDatabase, tables: config.tables.values() });
-      log.info('clickhouse.connected', { url: redactUrl(config.clickhouseUrl), version: features.version, features });
+      await encoders.load();
+      schemaChecker = setInterval(() => {
+        encoders.checkAll().catch((err: unknown) => log.debug('schema.check_failed', { error: errorMessage(err) }));
+      }, config.schemaCheckMs);
+      log.info('clickhouse.connected', { url: redactUrl(config.clickhouseUrl), version: features.version, features, insertFormat: encoders.insertLayout });
       source = createSource(config, log, {
         onRecords: (topic, partition, records, hw) => pipeline.onRecords(topic, partition, records, hw),
         onRebalance: (phase, assignment) => {
@@ -183,6 +201,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
         abort.abort();
       }
       clearInterval(ticker);
+      clearInterval(schemaChecker);
       clearInterval(summarizer);
       summarizeDeadLetters(deadLetterTally, log);
       watch.stop();

@@ -31,8 +31,10 @@ const DATA_CODES = new Set([
   131, // TOO_LARGE_STRING_SIZE
   190, // SIZES_OF_ARRAYS_DOESNT_MATCH
   349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+  376, // CANNOT_PARSE_UUID (a bad UUID in JSONEachRow; was retried forever)
   395, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO (CHECK-like guards in defaults)
   469, // VIOLATED_CONSTRAINT
+  691, // UNKNOWN_ELEMENT_OF_ENUM (newer servers)
 ]);
 
 // Nothing will change until an operator acts: credentials, missing table or

@@ -42,8 +42,17 @@ export interface WriterOptions {
   readonly maxOpenConnections: number;
 }
 
+/** An INSERT's body: its format, the column list it names (none for JSONEachRow) and the bytes, in order. */
+export interface InsertBody {
+  readonly format: 'JSONEachRow' | 'RowBinary' | 'RowBinaryWithDefaults';
+  readonly columns: readonly string[] | undefined;
+  readonly chunks: readonly Buffer[];
+}
+
 export interface Writer {
-  insert(table: string, chunks: readonly Buffer[], settings?: Record<string, string | number>): Promise<void>;
+  insert(table: string, body: InsertBody, settings?: Record<string, string | number>): Promise<void>;
+  /** One SELECT's rows as objects (schema reads: clickhouse/schema.ts). */
+  queryRows(sql: string): Promise<Array<Record<string, unknown>>>;
   /** Resolves if ClickHouse answers a trivial query; rejects classified otherwise. */
   ping(): Promise<void>;
   /** e.g. "18.16.1"; used to decide which newer settings may be sent. */
@@ -74,11 +83,12 @@ export function createWriter(opts: WriterOptions): Writer {
   const qualified = (table: string) => `${quoteIdentifier(opts.database)}.${quoteIdentifier(table)}`;
 
   return {
-    async insert(table, chunks, settings) {
+    async insert(table, body, settings) {
       try {
+        const columns = body.columns ? ` (${body.columns.map(quoteIdentifier).join(', ')})` : '';
         const result = await client.exec({
-          query: `INSERT INTO ${qualified(table)} FORMAT JSONEachRow`,
-          values: Readable.from(chunks),
+          query: `INSERT INTO ${qualified(table)}${columns} FORMAT ${body.format}`,
+          values: Readable.from(body.chunks),
           clickhouse_settings: settings,
         });
         // The response body of an INSERT is empty; drain it so the socket
@@ -88,6 +98,14 @@ export function createWriter(opts: WriterOptions): Writer {
           result.stream.once('end', resolve);
           result.stream.once('error', reject);
         });
+      } catch (err) {
+        throw classifyClickHouseError(err);
+      }
+    },
+    async queryRows(sql) {
+      try {
+        const rs = await client.query({ query: sql, format: 'JSONEachRow' });
+        return await rs.json<Record<string, unknown>>();
       } catch (err) {
         throw classifyClickHouseError(err);
       }

@@ -32,10 +32,12 @@ import { fitLetter, packLetters } from './fit.js';
 /** A record the sink will not write, and why. */
 export interface DeadLetter {
   readonly record: SourceRecord;
-  /** `precheck` reason, or 'rejected' when ClickHouse refused the row. */
-  readonly reason: PrecheckReason | 'rejected';
+  /** `precheck` reason; 'invalid' when the sink could not decode it into a row of the table; 'rejected' when ClickHouse refused the row. */
+  readonly reason: PrecheckReason | 'invalid' | 'rejected';
   readonly code: number | undefined;
   readonly message: string;
+  /** The column whose value was wrong, when one was ('invalid'). */
+  readonly column?: string | undefined;
 }
 
 export interface DeadLetterSink {
@@ -57,6 +59,8 @@ export const HEADER = {
   errorClass: 'sluice.error.class',
   errorCode: 'sluice.error.code',
   errorMessage: 'sluice.error.message',
+  /** The column whose value could not be stored (class invalid). */
+  errorColumn: 'sluice.error.column',
   version: 'sluice.version',
   failedAt: 'sluice.failed.at',
   /** Set by `sluice replay` on a letter it produced again: how many replays it has failed. */
@@ -169,6 +173,7 @@ function headersFor(source: { topic: string; partition: number; table: string },
     [HEADER.errorClass]: l.reason,
     [HEADER.errorCode]: l.code === undefined ? '' : String(l.code),
     [HEADER.errorMessage]: truncateUtf8(l.message, 1000),
+    ...(l.column !== undefined ? { [HEADER.errorColumn]: l.column } : {}),
     [HEADER.version]: VERSION,
     [HEADER.failedAt]: failedAt,
   };

@@ -112,7 +112,7 @@ export class ReplayWriter {
       lastOffset: slice[slice.length - 1]!.offset,
       chunks: body.chunks,
     });
-    await this.clickhouse(`insert into table "${table}"`, () => this.writer!.insert(table, body.chunks, settings));
+    await this.clickhouse(`insert into table "${table}"`, () => this.writer!.insert(table, { format: 'JSONEachRow', columns: undefined, chunks: body.chunks }, settings));
   }
 
   private async checkTable(table: string): Promise<void> {

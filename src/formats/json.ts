@@ -148,7 +148,11 @@ export class JsonDecoder implements RowDecoder {
         if (idx < 0) {
           const name = this.keyName();
           if (!this.computed.has(name)) {
-            if (this.strict) return this.fail(out, mark, unknown, name, 'field is not a column of the table (strict mode)');
+            if (this.strict) {
+              // Reported as unknown too: schema drift is counted, and the caller may read the schema again.
+              (unknown ??= []).push(name);
+              return this.fail(out, mark, unknown, undefined, `field ${JSON.stringify(name)} is not a column of the table (strict mode)`);
+            }
             if ((unknown ??= []).length < MAX_UNKNOWN) unknown.push(name);
           } else if (this.strict) return this.fail(out, mark, unknown, name, 'column is computed by the server (MATERIALIZED/ALIAS/EPHEMERAL) and cannot be written');
           if (!c.skipValue()) return this.fail(out, mark, unknown, undefined, c.error);

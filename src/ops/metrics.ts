@@ -21,6 +21,7 @@ export interface Metrics {
   readonly recordsInserted: Counter<'topic' | 'table'>;
   readonly recordsDeadLettered: Counter<'topic' | 'table' | 'reason'>;
   readonly deadLettersTruncated: Counter<'topic'>;
+  readonly unknownFields: Counter<'table' | 'field'>;
   readonly bytesInserted: Counter<'topic' | 'table'>;
   readonly batchesInserted: Counter<'topic' | 'table'>;
   readonly batchRows: Histogram<'table'>;
@@ -48,6 +49,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       name: `${PREFIX}records_dead_lettered_total`,
       help: 'Records sent to the dead-letter topic, by reason.',
       labelNames: ['topic', 'table', 'reason'],
+      registers: r,
+    }),
+    unknownFields: new Counter({
+      name: `${PREFIX}unknown_fields_total`,
+      help: 'Records carrying a field the table has no column for (schema drift), by table and field (the first 100 field names per table; the rest as field="(other)").',
+      labelNames: ['table', 'field'],
       registers: r,
     }),
     deadLettersTruncated: new Counter({
@@ -88,4 +95,25 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     inflightInserts: new Gauge({ name: `${PREFIX}inflight_inserts`, help: 'INSERT requests in flight.', registers: r }),
     ready: new Gauge({ name: `${PREFIX}ready`, help: '1 when /readyz would answer 200.', registers: r }),
   };
+}
+
+/**
+ * Label values that come from data (field names of records) bounded per
+ * key: the first `max` distinct values keep their own series, the rest share
+ * "(other)", so a producer sending random keys cannot grow /metrics without
+ * end.
+ */
+export class BoundedLabels {
+  private readonly seen = new Map<string, Set<string>>();
+
+  constructor(private readonly max: number) {}
+
+  label(key: string, value: string): string {
+    let set = this.seen.get(key);
+    if (!set) this.seen.set(key, (set = new Set()));
+    if (set.has(value)) return value;
+    if (set.size >= this.max) return '(other)';
+    set.add(value);
+    return value;
+  }
 }

@@ -25,7 +25,9 @@ import type PQueue from 'p-queue';
 import type { Batch, BatchLimits, SourceRecord } from './batcher.js';
 import { Batcher } from './batcher.js';
 import type { Committer } from './committer.js';
-import { PRECHECK_MESSAGES, encode, precheck } from '../formats/encoder.js';
+import { PRECHECK_MESSAGES, precheck } from '../formats/encoder.js';
+import type { EncodedBatch, TableEncoder } from '../formats/batch.js';
+import type { InsertBody } from '../clickhouse/writer.js';
 import type { InsertIdentity } from '../clickhouse/features.js';
 import { AbortedError, ClickHouseError, SluiceError, errorMessage } from '../errors.js';
 import { insertIsolating } from '../dlq/isolate.js';
@@ -43,8 +45,12 @@ export interface WorkerDeps {
   readonly maxRecordBytes: number;
   readonly backoff: BackoffOptions;
   readonly insertQueue: PQueue;
-  /** `rows` says which rows the chunks hold (for the deduplication token). */
-  readonly insert: (table: string, chunks: readonly Buffer[], rows: InsertIdentity) => Promise<void>;
+  /** `rows` says which rows the body holds (for the deduplication token). */
+  readonly insert: (table: string, body: InsertBody, rows: InsertIdentity) => Promise<void>;
+  /** Counts fields records carry that the table has no column for (schema drift). */
+  readonly unknownFields: (table: string, field: string, records: number) => void;
+  /** Each table's encoder (typed rows or passthrough), and a re-read of its schema. */
+  readonly encoders: { encoderFor(table: string): TableEncoder; refresh(table: string): Promise<boolean> };
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;
   /** The dead-letter ratio guard (dlq/dead-letters.ts RatioGuard). */
@@ -77,6 +83,8 @@ export class PartitionWorker {
   /** Aborted by shutdown or by abandon(): ends this worker's retries and waits. */
   private readonly abandonment = new AbortController();
   private readonly signal: AbortSignal;
+  /** The batch being written, encoded once: isolation slices are cut from it. */
+  private encoded: { encoder: TableEncoder; batch: EncodedBatch; index: Map<SourceRecord, number> | undefined } | undefined;
 
   constructor(
     readonly topic: string,
@@ -195,6 +203,12 @@ export class PartitionWorker {
     }
     const total = batch.records.length;
     const within = (bad: number) => this.deps.deadLetterGuard.allows(bad, total);
+    // Decoded here, in the sink: a value that cannot be a row of the table
+    // is dead-lettered by itself, with its column and reason.
+    const encoded = await this.encodeHolding(good, letters.length, total, meta);
+    for (const inv of encoded.invalid) {
+      letters.push({ record: inv.record, reason: 'invalid', code: undefined, message: inv.column !== undefined ? `column ${inv.column}: ${inv.reason}` : inv.reason, column: inv.column });
+    }
     const isolate = (records: readonly SourceRecord[], extrapolate: boolean) =>
       insertIsolating(records, (slice) => this.insertWithRetry(slice), (bad, examined) => {
         if (!within(letters.length + bad)) return true;
@@ -202,7 +216,7 @@ export class PartitionWorker {
         // it from the first rows examined, projected onto the whole batch.
         return extrapolate && examined >= Math.min(100, records.length) && !within(letters.length + Math.ceil((bad * records.length) / examined));
       });
-    let outcome = await isolate(good, true);
+    let outcome = await isolate(encoded.rows, true);
     // Too many rejections (or the search was cut short because of them): a
     // missing migration or a bad deploy. Hold the partition on the rows not
     // yet written and retry them slowly; dead-letter nothing until a fix.
@@ -233,7 +247,87 @@ export class PartitionWorker {
       await this.deadLetter(letters, meta);
     }
     this.deps.deadLetterGuard.record(total, letters.length);
+    this.encoded = undefined;
     this.log.debug('batch.written', { ...meta, deadLettered: letters.length });
+  }
+
+  /**
+   * Encodes the records with the table's current encoder. A record with a
+   * field the table lacks (strict mode) may mean the table just gained a
+   * column: the schema is read again once and the records re-encoded before
+   * anything is dead-lettered for it. More invalid records than the
+   * dead-letter ratio allows is a deploy gone wrong, not bad records: the
+   * partition is held, re-reading the schema, until they encode (or the
+   * ratio is raised).
+   */
+  private async encodeHolding(records: readonly SourceRecord[], alreadyBad: number, total: number, meta: Record<string, unknown>): Promise<EncodedBatch> {
+    const { encoders, deadLetterGuard } = this.deps;
+    for (let attempt = 0; ; attempt++) {
+      let encoder = encoders.encoderFor(this.table);
+      let batch = encoder.encode(records);
+      if (attempt === 0 && batch.invalid.some((i) => i.unknownField) && (await this.refreshSchema())) {
+        encoder = encoders.encoderFor(this.table);
+        batch = encoder.encode(records);
+      }
+      this.countUnknown(batch);
+      this.encoded = { encoder, batch, index: undefined };
+      if (deadLetterGuard.allows(alreadyBad + batch.invalid.length, total)) {
+        if (attempt > 0) this.stall(undefined);
+        return batch;
+      }
+      const first = batch.invalid[0]!;
+      const reason = `dead letters over SLUICE_DLQ_MAX_RATIO (${this.deps.deadLetterGuardRatio}): ${alreadyBad + batch.invalid.length} of ${total} records of this batch cannot be rows of ${this.table}; likely a missing migration or a bad deploy — the rows are held and retried, nothing is dead-lettered until it is fixed`;
+      if (attempt === 0) this.log.error('dlq.ratio_exceeded', { ...meta, invalid: batch.invalid.length, example: { offset: first.record.offset, column: first.column, reason: first.reason }, reason });
+      this.stall(reason);
+      await sleep(this.deps.backoff.maxMs, this.signal);
+      await this.refreshSchema();
+    }
+  }
+
+  /** Reads the table's schema again; true if it changed. A failed read (server down) counts as no change. */
+  private async refreshSchema(): Promise<boolean> {
+    try {
+      return await this.deps.encoders.refresh(this.table);
+    } catch (err) {
+      this.log.warn('schema.read_failed', { error: errorMessage(err) });
+      return false;
+    }
+  }
+
+  private countUnknown(batch: EncodedBatch): void {
+    for (const [field, n] of batch.unknown) this.deps.unknownFields(this.table, field, n);
+  }
+
+  /**
+   * The insert body of `slice`: cut from the batch's encoding when the slice
+   * is a run of its rows (every insert of the normal and isolating paths),
+   * else encoded anew (held rows retried after a fix). A record that does
+   * not encode any more is reported to the isolation as a rejected row, so
+   * it is dead-lettered by itself, never dropped.
+   */
+  private bodyFor(slice: readonly SourceRecord[]): { body: InsertBody; bytes: number } {
+    const e = this.encoded;
+    if (e && e.encoder === this.deps.encoders.encoderFor(this.table)) {
+      const rows = e.batch.rows;
+      let from = rows[0] === slice[0] ? 0 : -1;
+      if (from < 0) {
+        e.index ??= new Map(rows.map((r, i) => [r, i]));
+        from = e.index.get(slice[0]!) ?? -1;
+      }
+      if (from >= 0 && rows[from + slice.length - 1] === slice[slice.length - 1]) {
+        const chunks = e.batch.body(from, from + slice.length);
+        return { body: { format: e.encoder.format, columns: e.encoder.columns, chunks }, bytes: chunks.reduce((n, c) => n + c.length, 0) };
+      }
+    }
+    const encoder = this.deps.encoders.encoderFor(this.table);
+    const fresh = encoder.encode(slice);
+    if (fresh.invalid.length > 0) {
+      const inv = fresh.invalid[0]!;
+      const row = slice.indexOf(inv.record) + 1;
+      throw new ClickHouseError('data', `column ${inv.column ?? '?'}: ${inv.reason} (found by sluice before the insert)`, undefined, row);
+    }
+    const chunks = fresh.body(0, fresh.rows.length);
+    return { body: { format: encoder.format, columns: encoder.columns, chunks }, bytes: fresh.bytes };
   }
 
   /** No dead-letter topic: a data error holds the partition on this batch, retried slowly. */
@@ -300,17 +394,20 @@ export class PartitionWorker {
 
   /** One slice as one INSERT, retrying everything but data errors. */
   private async insertWithRetry(slice: readonly SourceRecord[]): Promise<void> {
-    const body = encode(slice);
-    const rows = { topic: this.topic, partition: this.partition, firstOffset: slice[0]!.offset, lastOffset: slice[slice.length - 1]!.offset, chunks: body.chunks };
     const { metrics } = this.deps;
     let stalled = false;
+    let bytes = 0;
     await retry(
       () =>
         this.deps.insertQueue.add(async () => {
+          // Per attempt: after a schema change the rows are encoded anew.
+          const encoded = this.bodyFor(slice);
+          bytes = encoded.bytes;
+          const rows = { topic: this.topic, partition: this.partition, firstOffset: slice[0]!.offset, lastOffset: slice[slice.length - 1]!.offset, chunks: encoded.body.chunks };
           const started = Date.now();
           metrics.inflightInserts.inc();
           try {
-            await this.deps.insert(this.table, body.chunks, rows);
+            await this.deps.insert(this.table, encoded.body, rows);
           } finally {
             metrics.inflightInserts.dec();
           }
@@ -322,7 +419,17 @@ export class PartitionWorker {
         ...this.deps.backoff,
         what: 'insert',
         signal: this.signal,
-        classify: classifyClickHouseError,
+        classify: (err) => {
+          const e = classifyClickHouseError(err);
+          // The insert named a column the table no longer has: the schema
+          // changed under us. Read it again and retry soon, not at the
+          // slow pace of errors a person must fix.
+          if (e.code === NO_SUCH_COLUMN_IN_TABLE || e.code === UNKNOWN_IDENTIFIER) {
+            void this.refreshSchema();
+            return new ClickHouseError('transient', e.message, e.code, e.row, { cause: err });
+          }
+          return e;
+        },
         wake: this.deps.wake,
         onRetry: (err, attempt, delayMs) => {
           metrics.retries.inc({ operation: 'insert', kind: err.kind });
@@ -345,12 +452,15 @@ export class PartitionWorker {
     );
     if (stalled) this.stall(undefined);
     metrics.recordsInserted.inc({ topic: this.topic, table: this.table }, slice.length);
-    metrics.bytesInserted.inc({ topic: this.topic, table: this.table }, body.bytes);
+    metrics.bytesInserted.inc({ topic: this.topic, table: this.table }, bytes);
     metrics.batchesInserted.inc({ topic: this.topic, table: this.table });
     metrics.batchRows.observe({ table: this.table }, slice.length);
   }
 }
 
+
+const NO_SUCH_COLUMN_IN_TABLE = 16;
+const UNKNOWN_IDENTIFIER = 47;
 
 function classifyKafka(err: unknown) {
   // kafkajs marks its errors `retriable`; anything else from the producer

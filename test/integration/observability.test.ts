@@ -41,7 +41,9 @@ describe('observability', () => {
     const t = `topic="${topic}"`;
     expect(m.get(`sluice_records_consumed_total{${t}}`)).toBe(N);
     expect(m.get(`sluice_records_inserted_total{${t},table="${table}"}`)).toBe(N - badIds.size);
-    expect(m.get(`sluice_records_dead_lettered_total{${t},table="${table}",reason="rejected"}`)).toBe(badIds.size);
+    expect(m.get(`sluice_records_dead_lettered_total{${t},table="${table}",reason="invalid"}`)).toBe(badIds.size);
+    // Schema drift: the field the table lacks, counted per table and field.
+    expect(m.get(`sluice_unknown_fields_total{table="${table}",field="nope"}`)).toBe(badIds.size);
     for (const p of [0, 1]) {
       expect(m.get(`sluice_committed_offset{${t},partition="${p}"}`)).toBe(N / 2);
       expect(m.get(`sluice_consumer_lag_records{${t},partition="${p}"}`)).toBe(0);

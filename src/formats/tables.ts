@@ -1,0 +1,129 @@
+/**
+ * tables — each target table's encoder, built from the table's schema as the
+ * server reports it, and rebuilt when the table changes.
+ *
+ * Contract:
+ *  - `load()` (start-up) reads every table's columns and builds its encoder;
+ *    a column type sluice cannot encode is a ConfigError naming the table,
+ *    the column and the type (exit 2), never a silent wrong value.
+ *  - `encoderFor(table)` is synchronous: the encoder of the newest schema
+ *    read. In passthrough mode (SLUICE_INSERT_FORMAT=jsoneachrow) no schema
+ *    is read at all.
+ *  - `refresh(table)` reads the table again now (an insert named a column
+ *    the table no longer has; a record carried a field the table lacked)
+ *    and resolves true if the schema changed; concurrent calls for one table
+ *    share one read, and reads of one table are at most one a second, so a
+ *    flood of bad records cannot flood the server with schema queries.
+ *  - `checkAll()` (periodic, cheap: one query per table) refreshes the
+ *    tables whose columns changed (an ALTER noticed without any failure).
+ *  - A schema read that fails (server down) keeps the current encoder and
+ *    rejects with the error: callers retry as with any transient failure.
+ */
+import { hasRowBinaryWithDefaults, readTableColumns, type QueryRows, type TableColumns } from '../clickhouse/schema.js';
+import { ConfigError } from '../errors.js';
+import { passthroughEncoder, typedEncoder, type TableEncoder } from './batch.js';
+import { tableSchema, type RowLayout } from './decoder.js';
+import { JsonDecoder } from './json.js';
+import { UnsupportedTypeError } from './types.js';
+
+export type EncodingMode = 'typed' | 'passthrough';
+
+export interface TableEncodersOptions {
+  readonly database: string;
+  readonly tables: Iterable<string>;
+  readonly mode: EncodingMode;
+  /** Refuse records with fields the table lacks (SLUICE_SKIP_UNKNOWN_FIELDS=false). */
+  readonly strict: boolean;
+  readonly query: QueryRows;
+  /** Called when a table's schema changed after start-up (for the log). */
+  readonly onChange?: (table: string, added: string[], removed: string[]) => void;
+  readonly now?: () => number;
+}
+
+const MIN_REFRESH_MS = 1000;
+
+export class TableEncoders {
+  private readonly encoders = new Map<string, TableEncoder>();
+  private readonly signatures = new Map<string, string>();
+  private readonly columnNames = new Map<string, string[]>();
+  private readonly reading = new Map<string, Promise<boolean>>();
+  private readonly lastRead = new Map<string, number>();
+  private layout: RowLayout = 'RowBinary';
+  private version = 0;
+  private readonly tables: string[];
+  private readonly now: () => number;
+
+  constructor(private readonly opts: TableEncodersOptions) {
+    this.tables = [...new Set(opts.tables)];
+    this.now = opts.now ?? Date.now;
+    if (opts.mode === 'passthrough') for (const t of this.tables) this.encoders.set(t, passthroughEncoder(t));
+  }
+
+  async load(): Promise<void> {
+    if (this.opts.mode === 'passthrough') return;
+    this.layout = (await hasRowBinaryWithDefaults(this.opts.query)) ? 'RowBinaryWithDefaults' : 'RowBinary';
+    for (const t of this.tables) {
+      try {
+        this.install(t, await readTableColumns(this.opts.query, this.opts.database, t));
+      } catch (err) {
+        if (err instanceof UnsupportedTypeError) {
+          throw new ConfigError('SLUICE_TABLE', `table ${this.opts.database}.${t}: ${err.message} (or SLUICE_INSERT_FORMAT=jsoneachrow to let the server parse JSON)`);
+        }
+        throw err;
+      }
+    }
+  }
+
+  get insertLayout(): RowLayout | 'JSONEachRow' {
+    return this.opts.mode === 'passthrough' ? 'JSONEachRow' : this.layout;
+  }
+
+  encoderFor(table: string): TableEncoder {
+    const e = this.encoders.get(table);
+    if (!e) throw new Error(`no encoder for table ${table}: load() first`);
+    return e;
+  }
+
+  refresh(table: string): Promise<boolean> {
+    if (this.opts.mode === 'passthrough') return Promise.resolve(false);
+    const running = this.reading.get(table);
+    if (running) return running;
+    const wait = Math.max(0, (this.lastRead.get(table) ?? 0) + MIN_REFRESH_MS - this.now());
+    const read = (async () => {
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      try {
+        const cols = await readTableColumns(this.opts.query, this.opts.database, table);
+        return this.install(table, cols);
+      } finally {
+        this.lastRead.set(table, this.now());
+        this.reading.delete(table);
+      }
+    })();
+    this.reading.set(table, read);
+    return read;
+  }
+
+  /** Re-reads every table; resolves with the tables whose schema changed. */
+  async checkAll(): Promise<string[]> {
+    const changed: string[] = [];
+    for (const t of this.tables) if (await this.refresh(t)) changed.push(t);
+    return changed;
+  }
+
+  /** Builds the table's encoder if its columns differ from the installed ones; true if they did. */
+  private install(table: string, cols: TableColumns): boolean {
+    const signature = JSON.stringify(cols.columns) + '|' + cols.serverTimezone;
+    if (this.signatures.get(table) === signature) return false;
+    // A type that cannot be encoded after an ALTER keeps the old encoder:
+    // inserts then fail on the server and are retried, visibly.
+    const schema = tableSchema(cols);
+    const decoder = new JsonDecoder(schema, { layout: this.layout, strict: this.opts.strict });
+    const before = this.columnNames.get(table);
+    const names = cols.columns.map((c) => c.name);
+    this.encoders.set(table, typedEncoder(table, decoder, ++this.version));
+    this.signatures.set(table, signature);
+    this.columnNames.set(table, names);
+    if (before) this.opts.onChange?.(table, names.filter((n) => !before.includes(n)), before.filter((n) => !names.includes(n)));
+    return true;
+  }
+}
