@@ -15,7 +15,7 @@
  * Parameters (flag, else env, else default):
  *   --rows N            BENCH_ROWS         2000000
  *   --partitions P      BENCH_PARTITIONS   8
- *   --contenders a,b    BENCH_CONTENDERS   pipe,kafka-engine,naive,sluice,sluice-tuned
+ *   --contenders a,b    BENCH_CONTENDERS   pipe,kafka-engine,naive,sluice,sluice-json,sluice-tuned
  *   --timeout S         BENCH_TIMEOUT_S    600   (per contender)
  *   --keep              BENCH_KEEP=1       keep topic and tables
  *   BENCH_BROKERS (127.0.0.1:9092), BENCH_CLICKHOUSE_URL (http://127.0.0.1:8123),
@@ -77,14 +77,14 @@ function readParams(): Params {
   return {
     rows: int('rows (BENCH_ROWS)', values.rows ?? e.BENCH_ROWS, 2_000_000),
     partitions: int('partitions (BENCH_PARTITIONS)', values.partitions ?? e.BENCH_PARTITIONS, 8),
-    contenders: (values.contenders ?? e.BENCH_CONTENDERS ?? 'pipe,kafka-engine,naive,sluice,sluice-tuned')
+    contenders: (values.contenders ?? e.BENCH_CONTENDERS ?? 'pipe,kafka-engine,naive,sluice,sluice-json,sluice-tuned')
       .split(',').map((s) => s.trim()).filter(Boolean),
     timeoutS: int('timeout (BENCH_TIMEOUT_S)', values.timeout ?? e.BENCH_TIMEOUT_S, 600),
     keep: values.keep ?? (e.BENCH_KEEP === '1' || e.BENCH_KEEP === 'true'),
     brokers: e.BENCH_BROKERS || '127.0.0.1:9092',
     clickhouseUrl: e.BENCH_CLICKHOUSE_URL || 'http://127.0.0.1:8123',
     sluiceTuned: sluiceTuning(e.BENCH_SLUICE_TUNED),
-    sluiceCli: resolve(e.BENCH_SLUICE_CLI || join(repoRoot, 'dist', 'cli.js')),
+    sluiceCli: resolve(e.BENCH_SLUICE_CLI || join(repoRoot, 'dist', 'cli', 'index.js')),
   };
 }
 

@@ -94,7 +94,8 @@ export function createContenders(opts: { sluiceTuned: Record<string, string> }):
     pipe(),
     kafkaEngine(),
     naive(),
-    sluice('sluice', 'sluice, default settings', {}),
+    sluice('sluice', 'sluice, default settings (typed RowBinary inserts)', {}),
+    sluice('sluice-json', 'sluice, SLUICE_INSERT_FORMAT=jsoneachrow (passthrough: the server parses JSON)', { SLUICE_INSERT_FORMAT: 'jsoneachrow' }),
     sluice('sluice-tuned', `sluice, ${Object.entries(opts.sluiceTuned).map(([k, v]) => `${k.replace('SLUICE_', '')}=${v}`).join(' ')}`, opts.sluiceTuned),
   ];
 }

@@ -76,7 +76,7 @@ export function commonParams(
     timeoutS: intParam('timeout (BENCH_TIMEOUT_S)', values.timeout ?? e.BENCH_TIMEOUT_S, defaultTimeoutS),
     keep: values.keep ?? (e.BENCH_KEEP === '1' || e.BENCH_KEEP === 'true'),
     sluiceEnv: sluiceEnvParam(e.BENCH_SLUICE_ENV),
-    sluiceCli: resolve(e.BENCH_SLUICE_CLI || join(repoRoot, 'dist', 'cli.js')),
+    sluiceCli: resolve(e.BENCH_SLUICE_CLI || join(repoRoot, 'dist', 'cli', 'index.js')),
     brokers: e.BENCH_BROKERS || '127.0.0.1:9092',
     clickhouseUrl: e.BENCH_CLICKHOUSE_URL || 'http://127.0.0.1:8123',
   };
