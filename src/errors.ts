@@ -61,3 +61,17 @@ export class AbortedError extends SluiceError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * A record sluice itself could not decode into a row of the table, found
+ * before the insert; `row` is its 1-based position in the insert (as the
+ * server's "at row N"), so the isolation treats it like a server rejection.
+ */
+export class InvalidRowError extends ClickHouseError {
+  readonly column: string | undefined;
+  constructor(column: string | undefined, message: string, row: number) {
+    super('data', message, undefined, row);
+    this.name = 'InvalidRowError';
+    this.column = column;
+  }
+}

@@ -105,28 +105,21 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     stalled: () => pipeline.stalled,
     readyGauge: metrics.ready,
   });
-  // Before the first fetch of a new assignment: where the previous owners
-  // cut the batches they were writing (pipeline/batcher.ts). The partitions
-  // wait, paused, for the answer; kafkajs emits the assignment before it
-  // fetches, so no record arrives first.
+  // Before the first batch of a new assignment: where the previous owners
+  // cut the batches they were writing (pipeline/batcher.ts). Deliveries wait
+  // in the pipeline for the answer (milliseconds).
   let intents: CutIntentReader | undefined;
   const loadCutIntents = (assignment: Record<string, number[]>, generation: number) => {
-    const tps = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
-    if (tps.length === 0 || !source) return;
-    source.pause(tps);
+    if (Object.values(assignment).every((ps) => ps.length === 0) || !source) return;
     intents ??= createCutIntentReader(source.kafka, config.groupId);
-    intents
-      .read(assignment)
-      .then(
-        (found) => {
-          for (const i of found) pipeline.setCutIntent(i.topic, i.partition, i.end, generation);
-          if (found.length > 0) log.info('group.cut_intents', { generation, intents: found.map((i) => `${i.topic}:${i.partition}<${i.end}`) });
-        },
-        (err: unknown) => log.warn('group.cut_intents_unread', { generation, error: errorMessage(err), note: 'batches are cut as usual; a re-read age-cut batch may be written twice' }),
-      )
-      .finally(() => {
-        if (pipeline.currentGeneration === generation) source?.resume(tps);
-      });
+    const ready = intents.read(assignment).then(
+      (found) => {
+        for (const i of found) pipeline.setCutIntent(i.topic, i.partition, i.end, generation);
+        if (found.length > 0) log.info('group.cut_intents', { generation, intents: found.map((i) => `${i.topic}:${i.partition}<${i.end}`) });
+      },
+      (err: unknown) => log.warn('group.cut_intents_unread', { generation, error: errorMessage(err), note: 'batches are cut as usual; a re-read age-cut batch may be written twice' }),
+    );
+    pipeline.holdUntil(generation, ready);
   };
   // /readyz shows only the code and class of a failed ping; the full text is logged once per change.
   const watch = createClickHouseWatch(() => writer.ping(), (error) => {

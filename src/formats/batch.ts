@@ -109,7 +109,8 @@ export function typedEncoder(table: string, decoder: RowDecoder, version: number
           invalid.push({ record: r, column: outcome.column, reason: outcome.reason, unknownField: outcome.unknown.length > 0 });
         }
       }
-      const buf = out.finish();
+      // The writer is this batch's alone: its bytes are the body, no copy.
+      const buf = out.buf.subarray(0, out.mark());
       return {
         rows,
         invalid,

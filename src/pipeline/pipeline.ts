@@ -70,6 +70,8 @@ export class Pipeline {
   private readonly committedTimestamps = new Map<string, { next: number; timestamp: number }>();
   /** Ends of the batches previous owners recorded (cut intents), for the partitions' next workers. */
   private readonly cutIntents = new Map<string, number>();
+  /** While the cut intents of a new assignment are read: deliveries held back, in order. */
+  private held: { generation: number; deliveries: Array<{ topic: string; partition: number; records: readonly SourceRecord[]; highWatermark: number | undefined }> } | undefined;
   private readonly insertQueue: PQueue;
   /** One routine retry line per partition and operation every 30 s. */
   private readonly logLimit = new LogRateLimit(30_000);
@@ -126,6 +128,12 @@ export class Pipeline {
 
   onRecords(topic: string, partition: number, records: readonly SourceRecord[], highWatermark?: number): void {
     if (this.draining || records.length === 0) return;
+    if (this.held?.generation === this.generation) {
+      // The first fetches of an assignment wait for its cut intents (a few
+      // ms): a worker created before them would cut its first batch wrong.
+      this.held.deliveries.push({ topic, partition, records, highWatermark });
+      return;
+    }
     const key = `${topic}:${partition}`;
     let worker = this.workers.get(key);
     if (!worker) {
@@ -202,6 +210,23 @@ export class Pipeline {
    */
   setCutIntent(topic: string, partition: number, end: number, generation: number): void {
     if (generation === this.generation) this.cutIntents.set(`${topic}:${partition}`, end);
+  }
+
+  /**
+   * Holds deliveries of this generation until `ready` settles (it never
+   * rejects: a failed read means no intents), then hands them on in order.
+   * Not by pausing the consumer: kafkajs' first fetch after a resume ignores
+   * the per-partition fetch size, which loosened the buffer cap.
+   */
+  holdUntil(generation: number, ready: Promise<void>): void {
+    if (generation !== this.generation) return;
+    this.held = { generation, deliveries: [] };
+    void ready.then(() => {
+      const held = this.held;
+      if (!held || held.generation !== this.generation) return;
+      this.held = undefined;
+      for (const d of held.deliveries) this.onRecords(d.topic, d.partition, d.records, d.highWatermark);
+    });
   }
 
   /** Partitions this replica holds records of in the current generation. */

@@ -29,7 +29,7 @@ import { PRECHECK_MESSAGES, precheck } from '../formats/encoder.js';
 import type { EncodedBatch, TableEncoder } from '../formats/batch.js';
 import type { InsertBody } from '../clickhouse/writer.js';
 import type { InsertIdentity } from '../clickhouse/features.js';
-import { AbortedError, ClickHouseError, SluiceError, errorMessage } from '../errors.js';
+import { AbortedError, ClickHouseError, InvalidRowError, SluiceError, errorMessage } from '../errors.js';
 import { insertIsolating } from '../dlq/isolate.js';
 import type { EventTally, LogRateLimit, Logger } from '../ops/log.js';
 import { errorTag } from '../ops/redact.js';
@@ -324,7 +324,7 @@ export class PartitionWorker {
     if (fresh.invalid.length > 0) {
       const inv = fresh.invalid[0]!;
       const row = slice.indexOf(inv.record) + 1;
-      throw new ClickHouseError('data', `column ${inv.column ?? '?'}: ${inv.reason} (found by sluice before the insert)`, undefined, row);
+      throw new InvalidRowError(inv.column, `${inv.column !== undefined ? `column ${inv.column}: ` : ''}${inv.reason} (found by sluice before the insert)`, row);
     }
     const chunks = fresh.body(0, fresh.rows.length);
     return { body: { format: encoder.format, columns: encoder.columns, chunks }, bytes: fresh.bytes };
@@ -341,7 +341,9 @@ export class PartitionWorker {
           return;
         } catch (err) {
           if (!(err instanceof ClickHouseError) || err.kind !== 'data') throw err;
-          this.stalled(`insert rejected ${errorTag(err)}`, meta, err);
+          // Found by sluice's decoding: which record and column, never the value.
+          const why = err instanceof InvalidRowError ? `record at offset ${records[(err.row ?? 1) - 1]?.offset} is not a row of the table (${err.column !== undefined ? `column ${err.column}` : 'the partition.stalled log line says why'})` : `insert rejected ${errorTag(err)}`;
+          this.stalled(why, meta, err);
         }
       } else {
         this.stalled(`record at offset ${nullAt.offset} has no value (tombstone)`, meta, undefined);

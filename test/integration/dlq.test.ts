@@ -143,6 +143,7 @@ describe('dead-letter topic', () => {
     await produce(topic, [JSON.stringify({ ...JSON.parse(event(100)), country: 'NL' }), ...Array.from({ length: 99 }, (_, i) => event(101 + i))], 1);
     const stalled = await sink.waitForEvent('partition.stalled');
     expect(String(stalled.reason)).toContain('SLUICE_DLQ_TOPIC');
+    expect(String(stalled.reason)).toContain('record at offset 100 is not a row of the table');
     expect(await committedTotal(group, topic)).toBe(100);
 
     await client().command({ query: `ALTER TABLE ${table} ADD COLUMN country String` });
