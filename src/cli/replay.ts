@@ -14,7 +14,8 @@
  * SLUICE_TABLE (and SLUICE_TOPICS for --to-source), read by config.ts as the
  * sink reads them, plus the tables of --table and topics of --source-topic;
  * with neither, the run is refused (exit 2) rather than skipping every
- * letter. Other SLUICE_* variables are ignored, so the sink's environment
+ * letter. SLUICE_INSERT_FORMAT makes letters decode and insert as the sink
+ * does (typed rows by default). Other SLUICE_* variables are ignored, so the sink's environment
  * works as it is. The password is never printed, and every text that came
  * from a letter's headers or a server is printed as plain text (no control
  * characters or terminal escapes), in the text and the JSON output.
@@ -164,6 +165,7 @@ export function parseReplayArgs(args: string[], env: NodeJS.ProcessEnv): ReplayA
     maxRecordBytes:
       optional(one('--max-record-bytes'), (v) => wholeNumber('--max-record-bytes', v, 16, 1 << 30)) ?? Number(SETTINGS.SLUICE_MAX_RECORD_BYTES!.default),
     skipUnknownFields: values.has('--skip-unknown-fields'),
+    insertFormat: insertFormatOf(env),
     json: values.has('--json'),
     // Last: every flag is checked before the question of where letters may go.
     allowed: allowedDestinations(env, selection, toSource),
@@ -187,6 +189,13 @@ function allowedDestinations(env: NodeJS.ProcessEnv, selection: Selection, toSou
     throw new ConfigError('SLUICE_TABLE', 'unset: replay inserts only into configured tables; set the sink\'s SLUICE_TABLE or pass --table');
   }
   return { tables, topics };
+}
+
+/** SLUICE_INSERT_FORMAT, as the sink reads it: replay decodes and inserts the way the sink does. */
+function insertFormatOf(env: NodeJS.ProcessEnv): 'typed' | 'passthrough' {
+  const raw = (env.SLUICE_INSERT_FORMAT ?? '').trim() || SETTINGS.SLUICE_INSERT_FORMAT!.default;
+  if (raw !== 'rowbinary' && raw !== 'jsoneachrow') throw new ConfigError('SLUICE_INSERT_FORMAT', `must be rowbinary or jsoneachrow, got "${raw}"`);
+  return raw === 'rowbinary' ? 'typed' : 'passthrough';
 }
 
 function optional<T>(v: string | undefined, parse: (v: string) => T): T | undefined {

@@ -22,7 +22,10 @@ import { classifyClickHouseError } from '../clickhouse/errors.js';
 import { insertSettings, serverFeatures, UNKNOWN_SERVER } from '../clickhouse/features.js';
 import { createWriter, type ClickHouseConnection, type Writer } from '../clickhouse/writer.js';
 import { AbortedError, ClickHouseError, SluiceError, errorMessage } from '../errors.js';
-import { PRECHECK_MESSAGES, encode, precheck } from '../formats/encoder.js';
+import { PRECHECK_MESSAGES, precheck } from '../formats/encoder.js';
+import { sliceBody, type TableEncoder } from '../formats/batch.js';
+import { TableEncoders } from '../formats/tables.js';
+import { UnsupportedTypeError } from '../formats/types.js';
 import { explainKafkaError, type OffsetsClient } from '../kafka/offsets.js';
 import type { SourceRecord } from '../kafka/record.js';
 import { redactUrl } from '../ops/redact.js';
@@ -38,6 +41,8 @@ export interface ReplayWriterDeps {
   readonly dlqTopic: string;
   readonly maxRecordBytes: number;
   readonly skipUnknownFields: boolean;
+  /** typed (the default): decode and insert RowBinary, as the sink; passthrough: JSONEachRow. */
+  readonly insertFormat: 'typed' | 'passthrough';
   readonly backoff: { initialMs: number; maxMs: number };
   readonly admin: OffsetsClient;
   /** The run's producer (created once it joins). */
@@ -53,6 +58,7 @@ export class ReplayWriter {
   /** Tables known to exist and be readable in this run. */
   private readonly checkedTables = new Set<string>();
   private readonly partitionCounts = new Map<string, number>();
+  private tableEncoders: TableEncoders | undefined;
 
   constructor(private readonly deps: ReplayWriterDeps) {}
 
@@ -66,6 +72,18 @@ export class ReplayWriter {
     } catch (err) {
       throw new SluiceError('fatal', `cannot reach ClickHouse at ${redactUrl(ch.url)}: ${errorMessage(err)}`, { cause: err });
     }
+  }
+
+  /** The sink's encoders (same SLUICE_INSERT_FORMAT and strictness), made on first use. */
+  private encoders(): TableEncoders {
+    this.tableEncoders ??= new TableEncoders({
+      database: this.deps.clickhouse.database,
+      tables: [],
+      mode: this.deps.insertFormat,
+      strict: !this.deps.skipUnknownFields,
+      query: (sql) => this.writer!.queryRows(sql),
+    });
+    return this.tableEncoders;
   }
 
   async close(): Promise<void> {
@@ -92,17 +110,25 @@ export class ReplayWriter {
         else ok.push(l);
       }
       const letterOf = new Map<SourceRecord, Letter>(ok.map((l) => [l.record, l]));
+      // Decoded as the sink decodes (typed rows): a value that still does not
+      // fit its column fails here, by itself, never stored wrongly.
+      const encoder = await this.clickhouse(`schema of table "${table}"`, () => this.encoders().ensure(table));
+      const batch = encoder.encode(ok.map((l) => l.record));
+      for (const inv of batch.invalid) {
+        failures.push({ letter: letterOf.get(inv.record)!, errorClass: 'invalid', code: undefined, message: inv.column !== undefined ? `column ${inv.column}: ${inv.reason}` : inv.reason });
+      }
+      const index: { map?: Map<SourceRecord, number> } = {};
       // No early stop (`unresolved` stays empty): a replay is where each letter's own verdict is wanted.
-      const { bad } = await insertIsolating(ok.map((l) => l.record), (slice) => this.insert(partition, table, slice));
+      const { bad } = await insertIsolating(batch.rows, (slice) => this.insert(partition, table, slice, encoder, sliceBody(batch, slice, index) ?? encoder.encode(slice).body(0, slice.length)));
       for (const r of bad) failures.push({ letter: letterOf.get(r.record)!, errorClass: 'rejected', code: r.error.code, message: r.error.message });
     }
     return failures.sort((a, b) => a.letter.record.offset - b.letter.record.offset);
   }
 
   /** One slice as one INSERT; data errors go to the isolation. */
-  private async insert(partition: number, table: string, slice: readonly SourceRecord[]): Promise<void> {
+  private async insert(partition: number, table: string, slice: readonly SourceRecord[], encoder: TableEncoder, chunks: Buffer[]): Promise<void> {
     await this.deps.heartbeat().catch(() => {}); // a rebalance shows up at the commit; keep going until then
-    const body = encode(slice);
+    const body = { format: encoder.format, columns: encoder.columns, chunks };
     // Dead-letter offsets and bytes identify the rows: a re-run of an
     // interrupted chunk is dropped as a repeat where the table deduplicates.
     const settings = insertSettings(this.features, { skipUnknownFields: this.deps.skipUnknownFields }, {
@@ -112,7 +138,7 @@ export class ReplayWriter {
       lastOffset: slice[slice.length - 1]!.offset,
       chunks: body.chunks,
     });
-    await this.clickhouse(`insert into table "${table}"`, () => this.writer!.insert(table, { format: 'JSONEachRow', columns: undefined, chunks: body.chunks }, settings));
+    await this.clickhouse(`insert into table "${table}"`, () => this.writer!.insert(table, body, settings));
   }
 
   private async checkTable(table: string): Promise<void> {
@@ -126,14 +152,15 @@ export class ReplayWriter {
    * announced), data errors rethrown as they are, fatal ones (credentials,
    * missing table) end the run: someone is at the prompt to fix them.
    */
-  private async clickhouse(what: string, op: () => Promise<void>): Promise<void> {
+  private async clickhouse<T>(what: string, op: () => Promise<T>): Promise<T> {
     const stop = new AbortController();
     let fatal: ClickHouseError | undefined;
     try {
-      await retry(op, {
+      return await retry(op, {
         ...this.deps.backoff,
         what,
-        classify: classifyClickHouseError,
+        // A column type typed rows cannot encode needs a person, not retries.
+        classify: (err) => (err instanceof UnsupportedTypeError ? new ClickHouseError('fatal', err.message) : classifyClickHouseError(err)),
         signal: stop.signal,
         onRetry: (err, attempt, delayMs) => {
           if (err.kind === 'fatal') {

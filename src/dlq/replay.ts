@@ -96,6 +96,8 @@ export interface ReplayOptions {
   readonly maxRecordBytes: number;
   /** input_format_skip_unknown_fields, as SLUICE_SKIP_UNKNOWN_FIELDS does for the sink. */
   readonly skipUnknownFields: boolean;
+  /** As the sink's SLUICE_INSERT_FORMAT: typed rows (default) or the JSONEachRow passthrough. */
+  readonly insertFormat: 'typed' | 'passthrough';
   /** Retry pacing of inserts; tests pass faster values. */
   readonly backoff?: { initialMs: number; maxMs: number };
   /** Most bytes one fetch returns per partition (default 8 MiB); tests pass a small value to exercise many fetches. */

@@ -121,3 +121,18 @@ export function typedEncoder(table: string, decoder: RowDecoder, version: number
     },
   };
 }
+
+/**
+ * The body of `slice` when it is a run of `batch.rows` (what an isolating
+ * insert asks for), else undefined. `index` caches row positions.
+ */
+export function sliceBody(batch: EncodedBatch, slice: readonly SourceRecord[], index: { map?: Map<SourceRecord, number> }): Buffer[] | undefined {
+  const rows = batch.rows;
+  let from = rows[0] === slice[0] ? 0 : -1;
+  if (from < 0) {
+    index.map ??= new Map(rows.map((r, i) => [r, i]));
+    from = index.map.get(slice[0]!) ?? -1;
+  }
+  if (from < 0 || rows[from + slice.length - 1] !== slice[slice.length - 1]) return undefined;
+  return batch.body(from, from + slice.length);
+}

@@ -74,6 +74,20 @@ export class TableEncoders {
     }
   }
 
+  /** The table's encoder, reading its schema first if this is the first time (sluice replay meets tables as letters name them). */
+  async ensure(table: string): Promise<TableEncoder> {
+    const have = this.encoders.get(table);
+    if (have) return have;
+    if (this.opts.mode === 'passthrough') {
+      const e = passthroughEncoder(table);
+      this.encoders.set(table, e);
+      return e;
+    }
+    if (this.version === 0) this.layout = (await hasRowBinaryWithDefaults(this.opts.query)) ? 'RowBinaryWithDefaults' : 'RowBinary';
+    this.install(table, await readTableColumns(this.opts.query, this.opts.database, table));
+    return this.encoders.get(table)!;
+  }
+
   get insertLayout(): RowLayout | 'JSONEachRow' {
     return this.opts.mode === 'passthrough' ? 'JSONEachRow' : this.layout;
   }

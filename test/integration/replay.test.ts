@@ -193,9 +193,10 @@ describe('sluice replay', () => {
     expect(first.err).toBe('');
     expect(first.summary()).toMatchObject({ read: 10, selected: 10, replayed: 0, stillFailing: 10, skippedByFilter: 0, notDeadLetters: 0 });
     const errors = first.summary().stillFailingByError;
-    expect(errors.map((e) => [e.code, e.errorClass, e.count])).toEqual([[117, 'rejected', 6], [27, 'rejected', 4]]);
-    expect(errors[0]!.example).toContain('score');
-    expect(errors[1]!.example).toMatch(/Cannot parse/);
+    // Decoded as the sink decodes them (typed rows): both kinds fail in
+    // sluice, before any insert, as class invalid.
+    expect(errors.map((e) => [e.code, e.errorClass, e.count])).toEqual([[null, 'invalid', 10]]);
+    expect(errors[0]!.example).toMatch(/score|column id/);
     expect(await ids(table)).toEqual([]);
     expect([...(await endOffsets(dlq))].sort()).toEqual([[0, 10], [1, 10]]);
     expect(await committed(group, dlq)).toEqual([5, 5]);
@@ -211,7 +212,9 @@ describe('sluice replay', () => {
       expect(copy.partition).toBe(original.partition);
       expect(header(copy, REPLAY_ATTEMPTS_HEADER)).toBe('1');
       for (const k of [HEADER.topic, HEADER.partition, HEADER.table, HEADER.timestamp]) expect(header(copy, k)).toBe(header(original, k));
-      expect(header(copy, HEADER.errorCode)).toBe(header(original, HEADER.errorCode));
+      // The new error: found by sluice's decoding this time, no server code.
+      expect(header(copy, HEADER.errorClass)).toBe('invalid');
+      expect(header(copy, HEADER.errorCode)).toBe('');
       expect(Date.parse(header(copy, HEADER.failedAt)!)).toBeGreaterThan(Date.parse(header(original, HEADER.failedAt)!));
     }
 
@@ -220,7 +223,8 @@ describe('sluice replay', () => {
     const second = await replay('--dlq-topic', dlq, '--json');
     expect(second.code).toBe(1);
     expect(second.summary()).toMatchObject({ read: 10, selected: 10, replayed: 6, stillFailing: 4 });
-    expect(second.summary().stillFailingByError.map((e) => [e.code, e.count])).toEqual([[27, 4]]);
+    expect(second.summary().stillFailingByError.map((e) => [e.code, e.errorClass, e.count])).toEqual([[null, 'invalid', 4]]);
+    expect(second.summary().stillFailingByError[0]!.example).toContain('column id');
     expect(await ids(table)).toEqual(scoreIds);
     expect(await scalar(ch, `SELECT sum(score) FROM ${table}`)).toBe(210);
     expect(await committed(group, dlq)).toEqual([10, 10]);
@@ -241,7 +245,7 @@ describe('sluice replay', () => {
     const text = await replayCli('--topic', source);
     expect(text.code).toBe(1);
     expect(text.out).toMatch(/still failing\s+4\s+produced again to/);
-    expect(text.out).toContain('27');
+    expect(text.out).toContain('invalid');
     console.log(`[replay test] summary of a real run:\n${text.out}`);
   });
 

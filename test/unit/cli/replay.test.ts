@@ -53,6 +53,7 @@ describe('parseReplayArgs', () => {
       batchRows: 10_000,
       maxRecordBytes: 1_048_576,
       skipUnknownFields: false,
+      insertFormat: 'typed',
       json: false,
     });
   });
