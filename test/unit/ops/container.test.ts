@@ -98,7 +98,7 @@ describe('Dockerfile', () => {
 
   it('copies into the build stage what the build reads, and nothing the .dockerignore drops', () => {
     const copied = buildStage!.filter((i) => i.op === 'COPY').flatMap((i) => i.args.split(' ').slice(0, -1));
-    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', tsconfig.compilerOptions.rootDir]));
+    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'patches', 'tsconfig.json', tsconfig.compilerOptions.rootDir]));
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
     for (const path of copied) expect(ignored, `${path} is ignored but copied`).not.toContain(path);
   });
@@ -191,6 +191,33 @@ describe('.dockerignore', () => {
       .map((l) => l.trim())
       .filter((l) => l !== '' && !l.startsWith('#'));
     expect(patterns).toEqual(expect.arrayContaining(['node_modules', '.local', 'dist', '.git', 'test', 'bench/results']));
+  });
+});
+
+// ---- patched dependencies ------------------------------------------------
+
+describe('patches/ (patch-package)', () => {
+  const patches = readdirSync(join(ROOT, 'patches')).filter((f) => f.endsWith('.patch'));
+
+  it('every install applies them and fails loudly when one does not apply or no longer matches its version', () => {
+    expect(pkg.scripts.postinstall).toBe('patch-package --error-on-fail --error-on-warn');
+    // A production-only install (npm ci --omit=dev) runs postinstall too.
+    expect(pkg.dependencies['patch-package']).toBeDefined();
+    expect(pkg.devDependencies['patch-package']).toBeUndefined();
+    expect((pkg as unknown as { files: string[] }).files).toContain('patches');
+  });
+
+  it('each patch is named for the exact version package.json pins and node_modules holds', () => {
+    expect(patches.length).toBeGreaterThan(0);
+    for (const file of patches) {
+      // patch-package names a patch <name>+<version>.patch, `@scope+name` for a scoped package.
+      const [, fileName, version] = /^(.+)\+(\d+\.\d+\.\d+)\.patch$/.exec(file) ?? [];
+      expect(fileName, file).toBeDefined();
+      const name = fileName!.startsWith('@') ? fileName!.replace('+', '/') : fileName!;
+      expect(pkg.dependencies[name], `${name} is pinned to ${version}`).toBe(version);
+      const installed = JSON.parse(read(`node_modules/${name}/package.json`)) as { version: string };
+      expect(installed.version, `installed ${name}`).toBe(version);
+    }
   });
 });
 
