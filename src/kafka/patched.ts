@@ -2,40 +2,55 @@
  * patched — proves at start-up that the installed kafkajs carries sluice's
  * patch (patches/kafkajs+2.2.4.patch, applied by patch-package on install).
  *
- * Why: kafkajs 2.2.4 folds a record's headers into an object by copying the
- * whole object once per header, O(n²): one record with 20,000 headers blocks
- * the event loop for over a minute, the member drops out of its group,
- * rejoins, fetches the same record and blocks again, forever. The patch makes
- * the fold linear with the same result. An install that skipped it
- * (`--ignore-scripts`, a copied node_modules, a kafkajs upgrade) must not run.
+ * Why: kafkajs 2.2.4 has three costs a producer can blow up, each patched:
+ *  - it folds a record's headers into an object by copying the whole object
+ *    once per header, O(n²): one record with 20,000 headers blocks the event
+ *    loop for over a minute, the member drops out of its group, rejoins,
+ *    fetches the same record and blocks again, forever;
+ *  - it gathers a fetched batch's records with `push(...records)`, which
+ *    throws RangeError past ~125,000 records in one batch (a 280 KB gzip
+ *    batch holds 200,000) and stops the consumer for good;
+ *  - its producer groups a send's messages per partition by copying the
+ *    partition's array per message, O(n²): 40,000 dead letters in one send
+ *    block the event loop for 13 s.
+ * An install that skipped the patch (`--ignore-scripts`, a copied
+ * node_modules, a kafkajs upgrade) must not run.
  *
  * Contract:
  *  - `kafkajsPatchProblem()` resolves to undefined when the kafkajs that
  *    `import 'kafkajs'` loads is the patched 2.2.4, else to one line saying
  *    what is wrong and how to fix it. It checks the version, the marker the
- *    patch adds to the record decoder, and then decodes a synthetic record
- *    batch with GUARD_HEADERS headers (repeated keys interleaved) through
- *    kafkajs' own RecordBatch decoder and compares the result exactly. The
- *    decode runs only once the marker is there, so an unpatched kafkajs is
- *    reported without paying its quadratic decode; patched it takes a few ms.
+ *    patch sets on each patched module (`patchedBySluice`), and then decodes
+ *    a synthetic record batch with GUARD_HEADERS headers (repeated keys
+ *    interleaved) through kafkajs' own fetch-path decoder and compares the
+ *    result exactly. The decode runs only once the markers are there, so an
+ *    unpatched kafkajs is reported without paying its quadratic decode;
+ *    patched it takes a few ms.
  *  - `assertKafkajsPatched()` throws that line as a SluiceError of kind
  *    'config' (fix the installation, restart).
  *  - `recordBatch()` encodes records (key, value, headers as ordered pairs,
  *    so a key may repeat anywhere) as one uncompressed v2 record batch, the
  *    bytes a fetch response carries; `decodeRecordBatch()` runs kafkajs' own
- *    decoder on them. The check, the tests and bench/headers.ts share them.
+ *    RecordBatch decoder on them and `decodeFetchedRecords()` its fetch-path
+ *    decoder (all batches of one partition). The check, the tests and
+ *    bench/headers.ts share them.
  *
  * kafkajs' protocol modules are internal (no exports map forbids the deep
  * require); they are loaded with the same resolution `import 'kafkajs'` uses,
- * so the module checked is the module the consumer runs.
+ * so the modules checked are the modules the consumer and producer run.
  */
 import { createRequire } from 'node:module';
 import { SluiceError } from '../errors.js';
 
 /** The kafkajs version the patch file is made for (patch-package matches it by file name). */
 export const PATCHED_KAFKAJS_VERSION = '2.2.4';
-/** What the patch sets on the record decoder module (`module.exports.linearHeaders`). */
-const MARKER = 'linearHeaders';
+/** What the patch sets on each module it changes (`module.exports.patchedBySluice = 1`). */
+const MARKER = 'patchedBySluice';
+const PATCHED_MODULES = [
+  'kafkajs/src/protocol/recordBatch/record/v0/decoder',
+  'kafkajs/src/protocol/requests/fetch/v4/decodeMessages',
+  'kafkajs/src/producer/groupMessagesPerPartition',
+] as const;
 /** Headers of the check's record: far past where upstream's fold would show, cheap for the linear one. */
 export const GUARD_HEADERS = 3000;
 
@@ -57,53 +72,70 @@ export interface DecodedBatch {
   }>;
 }
 
-interface KafkajsDecoderModules {
+type DecodedRecord = DecodedBatch['records'][number];
+
+interface KafkajsModules {
   readonly version: string;
   readonly Decoder: new (buffer: Buffer) => unknown;
   readonly decodeBatch: (decoder: unknown) => Promise<DecodedBatch>;
-  readonly recordDecoder: Record<string, unknown>;
+  readonly decodeMessages: (decoder: unknown) => Promise<DecodedRecord[]>;
 }
 
 const require = createRequire(import.meta.url);
 
-function kafkajsModules(): KafkajsDecoderModules {
+function kafkajsModules(): KafkajsModules {
   return {
     version: (require('kafkajs/package.json') as { version: string }).version,
-    Decoder: require('kafkajs/src/protocol/decoder') as KafkajsDecoderModules['Decoder'],
-    decodeBatch: require('kafkajs/src/protocol/recordBatch/v0/decoder') as KafkajsDecoderModules['decodeBatch'],
-    recordDecoder: require('kafkajs/src/protocol/recordBatch/record/v0/decoder') as Record<string, unknown>,
+    Decoder: require('kafkajs/src/protocol/decoder') as KafkajsModules['Decoder'],
+    decodeBatch: require('kafkajs/src/protocol/recordBatch/v0/decoder') as KafkajsModules['decodeBatch'],
+    decodeMessages: require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages') as KafkajsModules['decodeMessages'],
   };
 }
 
-/** Decodes one record batch (as `recordBatch()` lays it out) with kafkajs' own decoder. */
+/** Decodes one record batch (as `recordBatch()` lays it out) with kafkajs' own RecordBatch decoder. */
 export function decodeRecordBatch(batch: Buffer): Promise<DecodedBatch> {
   const { Decoder, decodeBatch } = kafkajsModules();
   return decodeBatch(new Decoder(batch));
 }
 
+/** Decodes record batches laid end to end as a fetch response carries one partition's records (int32 size, then the batches). */
+export function decodeFetchedRecords(batches: readonly Buffer[]): Promise<DecodedRecord[]> {
+  const { Decoder, decodeMessages } = kafkajsModules();
+  const size = batches.reduce((s, b) => s + b.length, 0);
+  const framed = Buffer.alloc(4 + size);
+  framed.writeInt32BE(size, 0);
+  let p = 4;
+  for (const b of batches) p += b.copy(framed, p);
+  return decodeMessages(new Decoder(framed));
+}
+
 export async function kafkajsPatchProblem(): Promise<string | undefined> {
-  let kafkajs: KafkajsDecoderModules;
+  const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+  let version: string;
   try {
-    kafkajs = kafkajsModules();
+    version = kafkajsModules().version;
   } catch (err) {
-    return `kafkajs cannot be loaded for the header-decoding check: ${err instanceof Error ? err.message : String(err)}`;
+    return `kafkajs cannot be loaded for the patch check: ${errText(err)}`;
   }
+  const patch = `patches/kafkajs+${PATCHED_KAFKAJS_VERSION}.patch`;
   const fix = 'run `npm ci` (without --ignore-scripts) so patch-package applies patches/';
-  if (kafkajs.version !== PATCHED_KAFKAJS_VERSION) {
-    return `kafkajs ${kafkajs.version} is installed but sluice's header-decoding patch is for ${PATCHED_KAFKAJS_VERSION}: pin kafkajs ${PATCHED_KAFKAJS_VERSION} or port patches/kafkajs+${PATCHED_KAFKAJS_VERSION}.patch`;
+  if (version !== PATCHED_KAFKAJS_VERSION) {
+    return `kafkajs ${version} is installed but sluice's patch is for ${PATCHED_KAFKAJS_VERSION}: pin kafkajs ${PATCHED_KAFKAJS_VERSION} or port ${patch}`;
   }
-  const unpatched = `kafkajs ${kafkajs.version} is not patched (patches/kafkajs+${PATCHED_KAFKAJS_VERSION}.patch): one record with many headers would block the sink for minutes; ${fix}`;
-  if (kafkajs.recordDecoder[MARKER] !== true) return unpatched;
+  const unmarked = PATCHED_MODULES.filter((m) => (require(m) as Record<string, unknown>)[MARKER] !== 1);
+  if (unmarked.length > 0) {
+    return `kafkajs ${version} is not patched (${patch}; ${unmarked.join(', ')} unchanged): one record with many headers would block the sink for minutes; ${fix}`;
+  }
 
   const headers = guardHeaders(GUARD_HEADERS);
-  let decoded: DecodedBatch;
+  let records: DecodedRecord[];
   try {
-    decoded = await kafkajs.decodeBatch(new kafkajs.Decoder(recordBatch([{ value: Buffer.from('x'), headers }])));
+    records = await decodeFetchedRecords([recordBatch([{ value: Buffer.from('x'), headers }])]);
   } catch (err) {
-    return `kafkajs' record decoder failed on a synthetic record: ${err instanceof Error ? err.message : String(err)}; ${fix}`;
+    return `kafkajs' record decoder failed on a synthetic record: ${errText(err)}; ${fix}`;
   }
-  const got = decoded.records[0]?.headers;
-  if (!got || !sameHeaders(got, foldPairs(headers))) {
+  const got = records[0]?.headers;
+  if (records.length !== 1 || !got || !sameHeaders(got, foldPairs(headers))) {
     return `kafkajs' patched record decoder returned wrong headers for a synthetic record; ${fix}`;
   }
   return undefined;

@@ -73,7 +73,10 @@ describe('kafkajs record decoder (patched)', () => {
 
     // Expected: built here from the pairs, independently of kafkajs.
     const want = new Map<string, Array<Buffer | null>>();
-    for (const [k, v] of headers) want.set(k, [...(want.get(k) ?? []), v]);
+    for (const [k, v] of headers) {
+      if (!want.has(k)) want.set(k, []);
+      want.get(k)!.push(v);
+    }
     const got = records[1]!.headers;
     // The data does exercise repeats, interleaved with other keys.
     expect(want.get('rep-a')!.length).toBeGreaterThan(1000);
@@ -117,17 +120,23 @@ describe('start-up check (src/kafka/patched.ts)', () => {
     await expect(assertKafkajsPatched()).resolves.toBeUndefined();
   });
 
-  it('refuses a record decoder without the patch marker, with one line naming the patch and the fix', async () => {
-    const decoder = require('kafkajs/src/protocol/recordBatch/record/v0/decoder') as Record<string, unknown>;
-    const marker = decoder.linearHeaders;
-    delete decoder.linearHeaders;
+  it.each([
+    'kafkajs/src/protocol/recordBatch/record/v0/decoder',
+    'kafkajs/src/protocol/requests/fetch/v4/decodeMessages',
+    'kafkajs/src/producer/groupMessagesPerPartition',
+  ])('refuses %s without the patch marker, with one line naming the patch, the module and the fix', async (module) => {
+    const exports = require(module) as Record<string, unknown>;
+    const marker = exports.patchedBySluice;
+    expect(marker).toBe(1);
+    delete exports.patchedBySluice;
     try {
       const problem = await kafkajsPatchProblem();
-      expect(problem).toMatch(/^kafkajs 2\.2\.4 is not patched \(patches\/kafkajs\+2\.2\.4\.patch\).*npm ci/);
+      expect(problem).toMatch(/^kafkajs 2\.2\.4 is not patched \(patches\/kafkajs\+2\.2\.4\.patch; .*\).*npm ci/);
+      expect(problem).toContain(module);
       expect(problem).not.toContain('\n');
       await expect(assertKafkajsPatched()).rejects.toMatchObject({ name: 'SluiceError', kind: 'config', message: problem });
     } finally {
-      decoder.linearHeaders = marker;
+      exports.patchedBySluice = marker;
     }
     expect(await kafkajsPatchProblem()).toBeUndefined();
   });

@@ -1,0 +1,80 @@
+/**
+ * batches: the two other hunks of patches/kafkajs+2.2.4.patch, through
+ * kafkajs' own modules. The fetch path returns every record of a batch far
+ * larger than a call's argument list (2.2.4 threw RangeError from
+ * `push(...records)` past ~125,000); the producer groups a send's messages
+ * per partition exactly as 2.2.4 did, in linear time. Correctness only; the
+ * costs are in bench/headers.ts and the closing notes.
+ */
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { decodeFetchedRecords, recordBatch } from '../../../src/kafka/patched.js';
+
+const require = createRequire(import.meta.url);
+
+interface Message {
+  readonly value: string;
+  readonly partition?: number;
+}
+type Partitioner = (args: { topic: string; partitionMetadata: unknown[]; message: Message }) => number;
+type Group = (args: { topic: string; partitionMetadata: unknown[]; messages: Message[]; partitioner: Partitioner }) => Record<string, Message[]>;
+
+const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition') as Group;
+
+/** kafkajs 2.2.4's groupMessagesPerPartition, verbatim before the patch: the reference result. */
+const upstreamGroup: Group = ({ topic, partitionMetadata, messages, partitioner }) => {
+  if (partitionMetadata.length === 0) return {};
+  return messages.reduce((result: Record<string, Message[]>, message) => {
+    const partition = partitioner({ topic, partitionMetadata, message });
+    const current = result[partition] || [];
+    return Object.assign(result, { [partition]: [...current, message] });
+  }, {});
+};
+
+describe('kafkajs fetch path (decodeMessages, patched)', () => {
+  it('returns every record of a 200,000-record batch and of the batch after it, in offset order', async () => {
+    const big = Array.from({ length: 200_000 }, (_, i) => ({ value: Buffer.from(`r${i}`) }));
+    const next = [{ value: Buffer.from('after-0') }, { value: Buffer.from('after-1') }];
+    const records = await decodeFetchedRecords([recordBatch(big, 0), recordBatch(next, 200_000)]);
+    expect(records).toHaveLength(200_002);
+    const wrong = records.findIndex((r, i) => r.offset !== String(i) || r.value?.toString() !== (i < 200_000 ? `r${i}` : `after-${i - 200_000}`));
+    expect(wrong).toBe(-1);
+  });
+});
+
+describe('kafkajs producer grouping (groupMessagesPerPartition, patched)', () => {
+  const partitionMetadata = [{ partitionId: 0 }, { partitionId: 1 }, { partitionId: 2 }];
+  /** Explicit partitions where a message names one, else by value, so partitions interleave unevenly. */
+  const partitioner: Partitioner = ({ message }) => message.partition ?? message.value.length % 3;
+
+  it('groups exactly as kafkajs 2.2.4 did: same partitions, same key order, the same message objects in send order', () => {
+    const messages: Message[] = [
+      { value: 'aa' }, { value: 'b', partition: 2 }, { value: 'ccc' }, { value: 'd' }, { value: 'eeeee', partition: 0 }, { value: 'ff' }, { value: '' },
+    ];
+    const got = groupMessagesPerPartition({ topic: 't', partitionMetadata, messages, partitioner });
+    const want = upstreamGroup({ topic: 't', partitionMetadata, messages, partitioner });
+    expect(Object.keys(got)).toEqual(Object.keys(want));
+    for (const k of Object.keys(want)) {
+      expect(got[k]!.length).toBe(want[k]!.length);
+      want[k]!.forEach((m, i) => expect(got[k]![i]).toBe(m));
+    }
+    expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages, partitioner })).toEqual({});
+  });
+
+  it('groups 100,000 messages of one send, each partition in send order', () => {
+    const messages: Message[] = Array.from({ length: 100_000 }, (_, i) => ({ value: 'x'.repeat(i % 5) }));
+    const got = groupMessagesPerPartition({ topic: 't', partitionMetadata, messages, partitioner });
+    // Expected: built here, independently of kafkajs.
+    const want = new Map<number, Message[]>();
+    for (const m of messages) {
+      const p = m.value.length % 3;
+      if (!want.has(p)) want.set(p, []);
+      want.get(p)!.push(m);
+    }
+    expect(Object.keys(got).sort()).toEqual([...want.keys()].map(String).sort());
+    for (const [p, ms] of want) {
+      expect(got[p]!.length).toBe(ms.length);
+      expect(got[p]!.every((m, i) => m === ms[i])).toBe(true);
+    }
+  });
+});
