@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# One of the focused benchmarks: `bash bench/exec.sh backlog|replicas|micro|micro-typed [args]`.
+# One of the focused benchmarks: `bash bench/exec.sh backlog|replicas|micro|micro-typed|headers [args]`.
 #
 # Contract: compiles bench/*.ts to bench/dist/ and runs bench/dist/<name>.js
 # with the remaining arguments. backlog and replicas need Kafka and
 # ClickHouse, so for them the local services are started first (idempotent;
-# never stopped, others use them); micro and micro-typed need no services. All four
+# never stopped, others use them); micro, micro-typed and headers need no services. All
 # measure the built package, so they need `npm run build` first.
 # Parameters and output: see the header of bench/<name>.ts.
 set -euo pipefail
@@ -15,8 +15,8 @@ cd "$ROOT"
 name="${1:-}"
 case "$name" in
   backlog|replicas) shift; bash scripts/services.sh start ;;
-  micro|micro-typed) shift ;;
-  *) echo "usage: bash bench/exec.sh backlog|replicas|micro|micro-typed [args]" >&2; exit 2 ;;
+  micro|micro-typed|headers) shift ;;
+  *) echo "usage: bash bench/exec.sh backlog|replicas|micro|micro-typed|headers [args]" >&2; exit 2 ;;
 esac
 npx --no-install tsc -p bench/tsconfig.json
 # --expose-gc: micro collects garbage between timed runs so one run's
