@@ -17,6 +17,7 @@
  *   headers N, one key   one record, N headers all named `dup` (one array of N)
  *   1 MiB value, 1 hdr / ~1 MiB of tiny headers (100,000 headers)
  *   value / key of S MiB, no headers
+ *   10,000 records x 3 headers   the common shape: a few small headers each
  *   R records/batch      R records of 16-byte values, no headers, one batch
  *   fetch path R         the same batch through decodeMessages
  * Each case is timed until --runs timed runs are done or --budget-s has
@@ -177,6 +178,12 @@ async function main(): Promise<void> {
       cases.push(batchCase(`value of ${mib} MiB`, 'byte', mib * MiB, [{ value: Buffer.alloc(mib * MiB, 0x61) }], (d) => d.records[0]!.value!.length === mib * MiB));
       cases.push(batchCase(`key of ${mib} MiB`, 'byte', mib * MiB, [{ key: Buffer.alloc(mib * MiB, 0x61), value: null }], () => true));
     }
+  }
+  if (params.groups.includes('records')) {
+    // The common shape: a few small headers on every record (tracing, source, type).
+    const typical: HeaderPair[] = [['trace-id', Buffer.from('4bf92f3577b34da6')], ['source', Buffer.from('checkout')], ['type', Buffer.from('click')]];
+    cases.push(batchCase('10,000 records x 3 headers', 'record', 10_000, Array.from({ length: 10_000 }, (_, i) => ({ value: Buffer.from(String(i).padStart(16, '0')), headers: typical })),
+      (d) => d.records.length === 10_000 && headerCount(d) === 3));
     for (const r of params.records) {
       const records = Array.from({ length: r }, (_, i) => ({ value: Buffer.from(String(i).padStart(16, '0')) }));
       cases.push(batchCase(`${fmt(r)} records/batch`, 'record', r, records, (d) => d.records.length === r));
