@@ -18,8 +18,9 @@ import { createDeadLetterSink, dlqTopicFor, RatioGuard } from './dlq/dead-letter
 import { checkClickHouse } from './clickhouse/check.js';
 import { createClickHouseWatch } from './clickhouse/watch.js';
 import { insertSettings, UNKNOWN_SERVER } from './clickhouse/features.js';
-import { SluiceError, errorMessage } from './errors.js';
+import { ConfigError, SluiceError, errorMessage } from './errors.js';
 import { checkKafka } from './kafka/check.js';
+import { kafkajsPatchProblem } from './kafka/patched.js';
 import { createEndOffsetPoller, type EndOffsetPoller } from './kafka/end-offsets.js';
 import { createCutIntentReader, type CutIntentReader } from './kafka/intents.js';
 import { Health } from './ops/health.js';
@@ -136,6 +137,10 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     live,
     ready,
     async start() {
+      // A kafkajs without sluice's patch decodes many-header records in
+      // quadratic time: one such record would stall its partition for good.
+      const unpatched = await kafkajsPatchProblem();
+      if (unpatched !== undefined) throw new ConfigError('kafkajs', unpatched);
       features = await checkClickHouse(writer, { url: config.clickhouseUrl, database: config.clickhouseDatabase, tables: config.tables.values() });
       await encoders.load();
       schemaChecker = setInterval(() => {

@@ -105,3 +105,51 @@ describe('a record with 15,000 headers', () => {
     expect(joins, 'one group generation: never thrown out and rejoined').toBe(1);
   });
 });
+
+describe('the sink and a record with 15,000 headers', () => {
+  it('stays healthy and in its group, dead-letters the record as too large (headers count), and lands the rest', async () => {
+    const { freePort, sinkEnv, startSink, committedTotal, scalar, clickhouse, EVENTS_DDL, event } = await import('../helpers.js');
+    const ch = clickhouse();
+    const t = randomName('poison_sink');
+    const table = randomName('poison_sink');
+    const g = randomName('g');
+    const port = await freePort();
+    try {
+      await createTopic(t, 1);
+      await ch.command({ query: EVENTS_DDL(table) });
+      const producer = await createProducer();
+      try {
+        await producer.send({ topic: t, acks: -1, messages: [0, 1, 2].map((i) => ({ value: event(i), partition: 0 })) });
+        await producer.send({ topic: t, acks: -1, messages: [{ value: event(3), partition: 0, headers: producerHeaders(headerPairs()) }] });
+        await producer.send({ topic: t, acks: -1, messages: [4, 5, 6].map((i) => ({ value: event(i), partition: 0 })) });
+      } finally {
+        await producer.disconnect();
+      }
+      // 15,000 headers are ~150 kB: over a 64 kB record limit, which counts them.
+      const sink = startSink(sinkEnv(t, table, g, { SLUICE_METRICS_PORT: String(port), SLUICE_MAX_RECORD_BYTES: '65536', SLUICE_BATCH_MAX_WAIT_MS: '100' }));
+      try {
+        await waitFor('all 7 offsets committed', async () => (await committedTotal(g, t)) === 7);
+        expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+        expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+      } finally {
+        expect(await sink.stop()).toBe(0);
+      }
+      expect(await scalar(ch, `SELECT count() FROM ${table}`)).toBe(6);
+      // One generation: never thrown out of the group, never crashed.
+      expect(sink.lines.filter((l) => l.event === 'group.assigned')).toHaveLength(1);
+      expect(sink.lines.some((l) => l.event === 'kafka.consumer_crash')).toBe(false);
+      const letters: KafkaMessage[] = [];
+      const reader = kafka.consumer({ groupId: randomName('reader'), maxBytesPerPartition: 4 << 20 });
+      await reader.connect();
+      await reader.subscribe({ topics: [`${t}.dlq`], fromBeginning: true });
+      await reader.run({ eachMessage: async ({ message }) => void letters.push(message) });
+      await waitFor('the dead letter', () => letters.length >= 1, 60_000);
+      await reader.disconnect();
+      expect(letters).toHaveLength(1);
+      expect(letters[0]!.headers?.['sluice.error.class']?.toString()).toBe('too_large');
+      expect(letters[0]!.headers?.['sluice.source.offset']?.toString()).toBe('3');
+    } finally {
+      await ch.close();
+    }
+  });
+});
