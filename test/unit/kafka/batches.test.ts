@@ -78,3 +78,17 @@ describe('kafkajs producer grouping (groupMessagesPerPartition, patched)', () =>
     }
   });
 });
+
+describe('kafkajs record offsets and timestamps (patched: Numbers while safe, Long beyond)', () => {
+  it('gives the same decimal strings as Long arithmetic, on both sides of 15 digits', async () => {
+    const { decodeRecordBatch } = await import('../../../src/kafka/patched.js');
+    const records = Array.from({ length: 300 }, (_, i) => ({ value: Buffer.from(`v${i}`) }));
+    for (const [first, ts] of [[0, 0], [2 ** 40 + 7, 1_764_300_000_000], [2 ** 52 + 5, 2 ** 50 + 3], [Number.MAX_SAFE_INTEGER - 400, -1]] as const) {
+      const decoded = await decodeRecordBatch(recordBatch(records, first, ts));
+      const offsets = decoded.records.map((r) => r.offset);
+      expect(offsets).toEqual(records.map((_, i) => (BigInt(first) + BigInt(i)).toString()));
+      const stamps = decoded.records.map((r) => (r as unknown as { timestamp: string }).timestamp);
+      expect(new Set(stamps)).toEqual(new Set([BigInt(ts).toString()]));
+    }
+  });
+});
