@@ -92,3 +92,14 @@ describe('kafkajs record offsets and timestamps (patched: Numbers while safe, Lo
     }
   });
 });
+
+describe('kafkajs consumer Batch (patched: offsets compared as Numbers while short)', () => {
+  it('keeps exactly the messages at or after the fetched offset, short or long', () => {
+    const Batch = createRequire(import.meta.url)('kafkajs/src/consumer/batch.js') as new (topic: string, fetched: string, data: object) => { messages: Array<{ offset: string }> };
+    for (const base of [0n, 2n ** 40n, 2n ** 60n]) {
+      const messages = [3n, 4n, 5n, 6n, 7n].map((d) => ({ offset: (base + d).toString(), isControlRecord: false }));
+      const batch = new Batch('t', (base + 5n).toString(), { partition: 0, highWatermark: '0', messages, abortedTransactions: [] });
+      expect(batch.messages.map((m) => m.offset)).toEqual([5n, 6n, 7n].map((d) => (base + d).toString()));
+    }
+  });
+});
