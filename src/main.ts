@@ -10,6 +10,9 @@
  *    write and commit them, leave the group. If that takes longer than
  *    SLUICE_SHUTDOWN_TIMEOUT_MS, in-flight work is aborted without a commit
  *    (the records are re-read after restart) and `stop` resolves `false`.
+ *  - `sampleDrift(config, log, perPartition)` (for `sluice check`) reads
+ *    the last records of each partition without the sink's group and
+ *    judges them as the sink would, per table (formats/drift.ts).
  *  - No process.exit here: the CLI owns the process.
  */
 import { Committer } from './pipeline/committer.js';
@@ -34,6 +37,10 @@ import { retry, Wakeup } from './retry.js';
 import { startStatusServer, type HealthReport, type StatusServer } from './ops/server.js';
 import { createSource, type Source } from './kafka/source.js';
 import { createWriter, type Writer, type WriterOptions } from './clickhouse/writer.js';
+import { readTableColumns } from './clickhouse/schema.js';
+import { TableDrift, type TableDriftReport } from './formats/drift.js';
+import { createKafka } from './kafka/source.js';
+import { sampleRecent, type SampleResult } from './kafka/sample.js';
 
 export interface Sink {
   start(): Promise<void>;
@@ -213,6 +220,52 @@ export function createSink(config: Config, log: Logger, options: { processMetric
       return flushed;
     },
   };
+}
+
+export interface DriftCheck {
+  readonly tables: readonly TableDriftReport[];
+  readonly sample: SampleResult;
+}
+
+/**
+ * The last `perPartition` records of every partition of the configured
+ * topics, judged per table by the sink's own encoders (see
+ * formats/drift.ts). Reads through a throwaway group (kafka/sample.ts):
+ * the sink's group and its offsets are not touched.
+ */
+export async function sampleDrift(config: Config, log: Logger, perPartition: number, opts: { timeoutMs?: number } = {}): Promise<DriftCheck> {
+  const writer = createWriter(writerOptions(config));
+  const query = (sql: string) => writer.queryRows(sql);
+  const kafka = createKafka(config, log, 2);
+  const admin = kafka.admin();
+  try {
+    const encoders = new TableEncoders({
+      database: config.clickhouseDatabase,
+      tables: config.tables.values(),
+      mode: config.insertFormat,
+      strict: !config.skipUnknownFields,
+      query,
+    });
+    await encoders.load();
+    const drifts = new Map<string, TableDrift>();
+    for (const table of new Set(config.tables.values())) {
+      const info = await readTableColumns(query, config.clickhouseDatabase, table);
+      drifts.set(table, new TableDrift(info, encoders.encoderFor(table), { maxRecordBytes: config.maxRecordBytes }));
+    }
+    await admin.connect();
+    const sample = await sampleRecent(
+      kafka,
+      admin,
+      config.topics,
+      perPartition,
+      (topic, partition, records) => drifts.get(config.tables.get(topic)!)?.add(topic, partition, records),
+      { timeoutMs: opts.timeoutMs },
+    );
+    return { tables: [...drifts.values()].map((d) => d.report()), sample };
+  } finally {
+    await admin.disconnect().catch(() => {});
+    await writer.close();
+  }
 }
 
 /** Runs `work`; true if it finished within `ms`, false if the time ran out first (work is then left running). */

@@ -170,9 +170,9 @@ afterEach(() => {
   running.clear();
 });
 
-/** Runs `sluice <command>` from dist/ with exactly the given SLUICE_* env. */
-export function startSink(env: Record<string, string>, command = 'run'): SinkProcess {
-  const proc = spawn(process.execPath, [CLI, command], {
+/** Runs `sluice <command> [args]` from dist/ with exactly the given SLUICE_* env. */
+export function startSink(env: Record<string, string>, command = 'run', args: readonly string[] = []): SinkProcess {
+  const proc = spawn(process.execPath, [CLI, command, ...args], {
     env: { PATH: process.env.PATH ?? '', SLUICE_METRICS_PORT: '0', SLUICE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

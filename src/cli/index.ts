@@ -20,7 +20,7 @@ const USAGE = `sluice ${VERSION} — Kafka → ClickHouse sink
 
 usage:
   sluice run                 consume SLUICE_TOPICS into ClickHouse (SLUICE_* env vars: sluice run --help)
-  sluice check               validate the configuration and reach Kafka and ClickHouse, then exit
+  sluice check [--sample N]  validate the configuration, reach Kafka and ClickHouse, report schema drift, exit
   sluice replay [options]    re-insert dead-lettered records (sluice replay --help)
   sluice offsets <command>   lag | find | reset (sluice offsets --help)
   sluice version

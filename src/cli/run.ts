@@ -10,25 +10,51 @@
  * process.exit here, since a second signal means "now". `--help` prints
  * every SLUICE_* variable with its default. A password configured over a
  * cleartext transport is allowed but logged as one warn line at start-up.
+ * `check`, once everything is reachable, also reads the last records of
+ * each partition (`--sample N`, default 1000; 0 skips it) and prints the
+ * schema drift and invalid records it finds (cli/drift.ts). That report is
+ * advice: it never changes the exit code, and nothing is altered.
  */
 import { SETTINGS, cleartextPasswords, loadConfig, redactedConfig } from '../config.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
-import { createSink } from '../main.js';
+import { createSink, sampleDrift } from '../main.js';
 import { VERSION } from '../version.js';
 import { readFlags } from './args.js';
+import { formatDrift } from './drift.js';
+
+/** Records read per partition by `sluice check` unless --sample says otherwise. */
+export const DEFAULT_SAMPLE = 1000;
 
 export function runUsage(check: boolean): string {
   const width = Math.max(...Object.keys(SETTINGS).map((k) => k.length));
   const vars = Object.entries(SETTINGS)
     .map(([name, s]) => `  ${name.padEnd(width)}  ${s.default === '' ? '(unset)' : s.default}\n  ${' '.repeat(width)}  ${s.doc}`)
     .join('\n');
-  const what = check
-    ? 'validate the configuration, reach Kafka and ClickHouse, check topics and tables, then exit (0 ok, 2 not)'
-    : 'consume SLUICE_TOPICS into ClickHouse until SIGTERM/SIGINT (a second signal exits at once)';
-  return `usage: sluice ${check ? 'check' : 'run'}
+  if (check) {
+    return `usage: sluice check [--sample N]
 
-${what}. No flags: configured only by these environment variables
+Validate the configuration, reach Kafka and ClickHouse, check topics and
+tables; then read the last N records of each partition (through a throwaway
+consumer group, deleted afterwards; nothing is committed) and print, per
+table, the fields records carry that the table lacks, with the ALTER TABLE …
+ADD COLUMN statements (inferred types) that would keep them — printed, never
+run — and how many sampled records would be dead-lettered, with the top
+reasons. Exit code 0 when the sink can run, 2 (configuration, services,
+topics, tables) or 1 when not; the report does not change it.
+
+flags:
+  --sample N  records read per partition (default ${DEFAULT_SAMPLE}; 0: no sample)
+
+Configured by these environment variables (an unknown SLUICE_* variable is
+refused):
+
+${vars}
+`;
+  }
+  return `usage: sluice run
+
+consume SLUICE_TOPICS into ClickHouse until SIGTERM/SIGINT (a second signal exits at once). No flags: configured only by these environment variables
 (an unknown SLUICE_* variable is refused):
 
 ${vars}
@@ -38,7 +64,7 @@ ${vars}
 export async function runCommand(args: readonly string[], opts: { check: boolean }): Promise<number> {
   let flags;
   try {
-    flags = readFlags(args, {}, opts.check ? 'check' : 'run');
+    flags = readFlags(args, opts.check ? { '--sample': 'value' } : {}, opts.check ? 'check' : 'run');
   } catch (err) {
     process.stderr.write(`sluice: ${errorMessage(err)}\n`);
     return 2;
@@ -46,6 +72,12 @@ export async function runCommand(args: readonly string[], opts: { check: boolean
   if (flags === 'help') {
     process.stdout.write(runUsage(opts.check));
     return 0;
+  }
+  const sampleText = flags.get('--sample')?.[0] ?? String(DEFAULT_SAMPLE);
+  const perPartition = /^\d{1,9}$/.test(sampleText) ? Number(sampleText) : NaN;
+  if (!Number.isSafeInteger(perPartition)) {
+    process.stderr.write(`sluice: --sample: "${sampleText}" is not a whole number of records (0 or more)\n`);
+    return 2;
   }
   let config;
   try {
@@ -83,6 +115,16 @@ export async function runCommand(args: readonly string[], opts: { check: boolean
   if (opts.check) {
     await sink.stop();
     process.stdout.write('sluice: configuration OK, Kafka and ClickHouse reachable, tables present\n');
+    if (perPartition > 0) {
+      try {
+        const drift = await sampleDrift(config, log, perPartition);
+        process.stdout.write('\n' + formatDrift(drift, { perPartition, deadLetters: config.dlqTopic !== 'none' }));
+      } catch (err) {
+        // The sink can run; the advice could not be had. Say so, exit 0.
+        process.stderr.write(`sluice: could not sample recent records: ${errorMessage(err)}\n`);
+        log.warn('check.sample_failed', { error: err });
+      }
+    }
     return 0;
   }
   // Run until a signal's graceful stop completes.
