@@ -175,6 +175,7 @@ export class FieldScanner {
     c.ws();
     c.pos++;
     const names: string[] = [];
+    const met = new Set<string>();
     let b = c.ws();
     if (b === RBRACE) return names;
     for (;;) {
@@ -183,9 +184,10 @@ export class FieldScanner {
       c.ws();
       c.pos++; // ':' (validated above)
       c.ws();
-      if (wanted(name) && !names.includes(name)) {
+      if (!met.has(name) && wanted(name)) {
         let shape = shapes.get(name);
         if (!shape) shapes.set(name, (shape = new FieldShape()));
+        met.add(name);
         names.push(name);
         this.observe(shape);
       } else c.skipValue();
