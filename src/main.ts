@@ -15,6 +15,7 @@
  *    judges them as the sink would, per table (formats/drift.ts).
  *  - No process.exit here: the CLI owns the process.
  */
+import type { Kafka } from 'kafkajs';
 import { Committer } from './pipeline/committer.js';
 import type { Config } from './config.js';
 import { createDeadLetterSink, dlqTopicFor, RatioGuard } from './dlq/dead-letters.js';
@@ -24,7 +25,7 @@ import { insertSettings, UNKNOWN_SERVER } from './clickhouse/features.js';
 import { ConfigError, SluiceError, errorMessage } from './errors.js';
 import { checkKafka } from './kafka/check.js';
 import { kafkajsPatchProblem } from './kafka/patched.js';
-import { createEndOffsetPoller, type EndOffsetPoller } from './kafka/end-offsets.js';
+import { createEndOffsetPoller } from './kafka/end-offsets.js';
 import { createCutIntentReader, type CutIntentReader } from './kafka/intents.js';
 import { Health } from './ops/health.js';
 import { EventTally, type Logger } from './ops/log.js';
@@ -62,25 +63,16 @@ export function createSink(config: Config, log: Logger, options: { processMetric
   const writer: Writer = createWriter(writerOptions(config));
 
   let features = UNKNOWN_SERVER;
-  const encoders = new TableEncoders({
-    database: config.clickhouseDatabase,
-    tables: config.tables.values(),
-    mode: config.insertFormat,
-    strict: !config.skipUnknownFields,
-    query: (sql) => writer.queryRows(sql),
-    onChange: (table, added, removed) => log.info('schema.changed', { table, added, removed }),
-  });
+  const encoders = tableEncoders(config, writer, log);
   const driftFields = new BoundedLabels(100);
-  let schemaChecker: NodeJS.Timeout | undefined;
   const insertOptions = { skipUnknownFields: config.skipUnknownFields };
   let source: Source | undefined;
   let dlq: ReturnType<typeof createDeadLetterSink> | undefined;
   let server: StatusServer | undefined;
-  let ticker: NodeJS.Timeout | undefined;
-  let summarizer: NodeJS.Timeout | undefined;
+  /** What start() set running in the background, stopped in reverse order by stop(). */
+  const jobs: Array<() => void | Promise<void>> = [];
   const wake = new Wakeup();
   const deadLetterTally = new EventTally();
-  let endOffsets: EndOffsetPoller | undefined;
 
   const committer = new Committer(
     (offsets) => source!.commit(offsets),
@@ -113,22 +105,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     stalled: () => pipeline.stalled,
     readyGauge: metrics.ready,
   });
-  // Before the first batch of a new assignment: where the previous owners
-  // cut the batches they were writing (pipeline/batcher.ts). Deliveries wait
-  // in the pipeline for the answer (milliseconds).
-  let intents: CutIntentReader | undefined;
-  const loadCutIntents = (assignment: Record<string, number[]>, generation: number) => {
-    if (Object.values(assignment).every((ps) => ps.length === 0) || !source) return;
-    intents ??= createCutIntentReader(source.kafka, config.groupId);
-    const ready = intents.read(assignment).then(
-      (found) => {
-        for (const i of found) pipeline.setCutIntent(i.topic, i.partition, i.end, generation);
-        if (found.length > 0) log.info('group.cut_intents', { generation, intents: found.map((i) => `${i.topic}:${i.partition}<${i.end}`) });
-      },
-      (err: unknown) => log.warn('group.cut_intents_unread', { generation, error: errorMessage(err), note: 'batches are cut as usual; a re-read age-cut batch may be written twice' }),
-    );
-    pipeline.holdUntil(generation, ready);
-  };
+  const intents = cutIntentLoader(pipeline, log, config.groupId);
   // /readyz shows only the code and class of a failed ping; the full text is logged once per change.
   const watch = createClickHouseWatch(() => writer.ping(), (error) => {
     if (health.clickhouse(error) && error !== undefined) log.warn('clickhouse.unreachable', { error, url: redactUrl(config.clickhouseUrl) });
@@ -150,9 +127,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
       if (unpatched !== undefined) throw new ConfigError('kafkajs', unpatched);
       features = await checkClickHouse(writer, { url: config.clickhouseUrl, database: config.clickhouseDatabase, tables: config.tables.values() });
       await encoders.load();
-      schemaChecker = setInterval(() => {
-        encoders.checkAll().catch((err: unknown) => log.debug('schema.check_failed', { error: errorMessage(err) }));
-      }, config.schemaCheckMs);
+      jobs.push(every(config.schemaCheckMs, () => encoders.checkAll().catch((err: unknown) => log.debug('schema.check_failed', { error: errorMessage(err) }))));
       log.info('clickhouse.connected', { url: redactUrl(config.clickhouseUrl), version: features.version, features, insertFormat: encoders.insertLayout });
       source = createSource(config, log, {
         onRecords: (topic, partition, records, hw) => pipeline.onRecords(topic, partition, records, hw),
@@ -160,7 +135,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
           const generation = pipeline.newGeneration();
           health.groupJoined(phase === 'assigned');
           log.info(phase === 'assigned' ? 'group.assigned' : 'group.rebalancing', { generation, assignment });
-          if (phase === 'assigned' && assignment) loadCutIntents(assignment, generation);
+          if (phase === 'assigned' && assignment) intents.load(source!.kafka, assignment, generation);
         },
         onCrash: (error, restarting) => {
           health.groupJoined(false);
@@ -175,15 +150,13 @@ export function createSink(config: Config, log: Logger, options: { processMetric
         await dlq.connect();
       }
       if (config.metricsPort > 0) server = await startStatusServer(config.metricsPort, metrics.registry, { live, ready }, config.metricsHost);
-      ticker = setInterval(() => {
-        health.tick();
-        pipeline.tick();
-        ready();
-      }, TICK_MS);
+      jobs.push(every(TICK_MS, () => (health.tick(), pipeline.tick(), ready())));
       watch.start();
-      endOffsets = createEndOffsetPoller(source.kafka, config.topics, (ends) => pipeline.onEndOffsets(ends), log);
+      jobs.push(() => watch.stop());
+      const endOffsets = createEndOffsetPoller(source.kafka, config.topics, (ends) => pipeline.onEndOffsets(ends), log);
       endOffsets.start();
-      summarizer = setInterval(() => summarizeDeadLetters(deadLetterTally, log), SUMMARY_MS);
+      jobs.push(() => endOffsets.stop());
+      jobs.push(every(SUMMARY_MS, () => summarizeDeadLetters(deadLetterTally, log)), () => summarizeDeadLetters(deadLetterTally, log));
       await source.start();
       log.info('sink.started', {
         topics: config.topics,
@@ -205,13 +178,8 @@ export function createSink(config: Config, log: Logger, options: { processMetric
         log.error('sink.shutdown_timeout', { bufferedBytes: pipeline.bufferedBytes, note: 'uncommitted records will be re-read after restart' });
         abort.abort();
       }
-      clearInterval(ticker);
-      clearInterval(schemaChecker);
-      clearInterval(summarizer);
-      summarizeDeadLetters(deadLetterTally, log);
-      watch.stop();
-      await endOffsets?.stop();
-      await intents?.close();
+      for (const stopJob of jobs.reverse()) await stopJob();
+      await intents.close();
       if (source) await leaveGroup(source, backoff, log);
       await dlq?.disconnect().catch(() => {});
       await server?.close();
@@ -320,4 +288,47 @@ function summarizeDeadLetters(tally: EventTally, log: Logger): void {
   if (counts.length === 0) return;
   const total = counts.reduce((n, c) => n + Number(c.count), 0);
   log.warn('dlq.summary', { deadLettered: total, byTopicTableReason: counts });
+}
+
+/** Runs `fn` every `ms`; returns what stops it. */
+function every(ms: number, fn: () => unknown): () => void {
+  const timer = setInterval(fn, ms);
+  return () => clearInterval(timer);
+}
+
+function tableEncoders(config: Config, writer: Writer, log: Logger): TableEncoders {
+  return new TableEncoders({
+    database: config.clickhouseDatabase,
+    tables: config.tables.values(),
+    mode: config.insertFormat,
+    strict: !config.skipUnknownFields,
+    query: (sql) => writer.queryRows(sql),
+    onChange: (table, added, removed) => log.info('schema.changed', { table, added, removed }),
+  });
+}
+
+/**
+ * Before the first batch of a new assignment: where the previous owners cut
+ * the batches they were writing (pipeline/batcher.ts). Deliveries wait in the
+ * pipeline for the answer (milliseconds).
+ */
+function cutIntentLoader(pipeline: Pipeline, log: Logger, groupId: string) {
+  let reader: CutIntentReader | undefined;
+  return {
+    load(kafka: Kafka, assignment: Record<string, number[]>, generation: number): void {
+      if (Object.values(assignment).every((ps) => ps.length === 0)) return;
+      reader ??= createCutIntentReader(kafka, groupId);
+      const ready = reader.read(assignment).then(
+        (found) => {
+          for (const i of found) pipeline.setCutIntent(i.topic, i.partition, i.end, generation);
+          if (found.length > 0) log.info('group.cut_intents', { generation, intents: found.map((i) => `${i.topic}:${i.partition}<${i.end}`) });
+        },
+        (err: unknown) => log.warn('group.cut_intents_unread', { generation, error: errorMessage(err), note: 'batches are cut as usual; a re-read age-cut batch may be written twice' }),
+      );
+      pipeline.holdUntil(generation, ready);
+    },
+    async close(): Promise<void> {
+      await reader?.close();
+    },
+  };
 }
