@@ -16,11 +16,13 @@
  *   --rows N            BENCH_ROWS         2000000
  *   --partitions P      BENCH_PARTITIONS   8
  *   --contenders a,b    BENCH_CONTENDERS   pipe,kafka-engine,naive,sluice,sluice-json,sluice-tuned
+ *                                          (,sinker when BENCH_SINKER_BIN names a binary)
  *   --timeout S         BENCH_TIMEOUT_S    600   (per contender)
  *   --keep              BENCH_KEEP=1       keep topic and tables
  *   BENCH_BROKERS (127.0.0.1:9092), BENCH_CLICKHOUSE_URL (http://127.0.0.1:8123),
  *   BENCH_SLUICE_TUNED ("SLUICE_BATCH_MAX_ROWS=…,…" replaces the tuned knobs),
- *   BENCH_SLUICE_CLI (<repo>/dist/cli/index.js: the sluice build to measure).
+ *   BENCH_SLUICE_CLI (<repo>/dist/cli/index.js: the sluice build to measure),
+ *   BENCH_SINKER_BIN (a clickhouse_sinker binary: see contenders/sinker.ts).
  */
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -34,7 +36,7 @@ import { createTableSql } from './lib/dataset.js';
 import { cpuOf, gitCommit, kafkaVersion, servicePids } from './lib/harness.js';
 import { createTreeSampler, type TreeSample } from './lib/proc.js';
 import { produceDataset, type ProduceResult } from './generate.js';
-import { createContenders, sluiceTuning, type Contender, type RunContext, type Running } from './contenders/index.js';
+import { createContenders, defaultContenders, sluiceTuning, type Contender, type RunContext, type Running } from './contenders/index.js';
 import { printTable, writeResults, type ContenderResult, type Results } from './report.js';
 
 const POLL_MS = 250;
@@ -77,7 +79,7 @@ function readParams(): Params {
   return {
     rows: int('rows (BENCH_ROWS)', values.rows ?? e.BENCH_ROWS, 2_000_000),
     partitions: int('partitions (BENCH_PARTITIONS)', values.partitions ?? e.BENCH_PARTITIONS, 8),
-    contenders: (values.contenders ?? e.BENCH_CONTENDERS ?? 'pipe,kafka-engine,naive,sluice,sluice-json,sluice-tuned')
+    contenders: (values.contenders ?? e.BENCH_CONTENDERS ?? defaultContenders().join(','))
       .split(',').map((s) => s.trim()).filter(Boolean),
     timeoutS: int('timeout (BENCH_TIMEOUT_S)', values.timeout ?? e.BENCH_TIMEOUT_S, 600),
     keep: values.keep ?? (e.BENCH_KEEP === '1' || e.BENCH_KEEP === 'true'),

@@ -16,6 +16,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { chQuery, ident } from '../lib/clickhouse.js';
 import { COLUMNS, COLUMN_NAMES } from '../lib/dataset.js';
 import { spawnLogged } from '../lib/spawn.js';
+import { sinker, sinkerBinary } from './sinker.js';
 
 export interface RunContext {
   repoRoot: string;
@@ -97,7 +98,20 @@ export function createContenders(opts: { sluiceTuned: Record<string, string> }):
     sluice('sluice', 'sluice, default settings (typed RowBinary inserts)', {}),
     sluice('sluice-json', 'sluice, SLUICE_INSERT_FORMAT=jsoneachrow (passthrough: the server parses JSON)', { SLUICE_INSERT_FORMAT: 'jsoneachrow' }),
     sluice('sluice-tuned', `sluice, ${Object.entries(opts.sluiceTuned).map(([k, v]) => `${k.replace('SLUICE_', '')}=${v}`).join(' ')}`, opts.sluiceTuned),
+    sinker(),
   ];
+}
+
+/**
+ * The run order when none is asked for. sinker joins only when
+ * BENCH_SINKER_BIN names a binary: the repo cannot provide one (it is built
+ * from the peer's public source), and a default run should not report a
+ * contender nobody set up as "not available".
+ */
+export function defaultContenders(): string[] {
+  const names = ['pipe', 'kafka-engine', 'naive', 'sluice', 'sluice-json', 'sluice-tuned'];
+  if (sinkerBinary() !== undefined) names.push('sinker');
+  return names;
 }
 
 function pipe(): Contender {
