@@ -13,10 +13,13 @@
  * SIGTERM, SIGKILL after the grace period, and removes the temp dir.
  *
  * Batching, sluice's defaults mapped onto the sinker's knobs:
- *  - bufferSize 125,000: the sinker flushes once more than 4/5 of bufferSize
- *    records are buffered (all partitions together), i.e. inserts of about
- *    100,000 rows = SLUICE_BATCH_MAX_ROWS. It also polls at most bufferSize
- *    records per fetch.
+ *  - bufferSize 100,000 = SLUICE_BATCH_MAX_ROWS. The sinker polls at most
+ *    bufferSize records at a time (all partitions together) and, after
+ *    handling a poll, flushes once more than 4/5 of bufferSize are buffered.
+ *    Draining a backlog, most polls come full and it inserts 100,000 rows; a
+ *    short poll waits for the next one, so some inserts hold up to ~180,000
+ *    (its log showed 80,000-145,000 for 1M rows). sluice's limit is per
+ *    partition, the sinker's across them.
  *  - flushInterval 1 s = SLUICE_BATCH_MAX_WAIT_MS (the sinker counts whole seconds).
  * Everything else stays the sinker's default (notably maxOpenConns 1: one
  * insert in flight per ClickHouse host; sluice's default is 4).
@@ -34,7 +37,7 @@ export const NOT_AVAILABLE = 'not available: set BENCH_SINKER_BIN to a clickhous
 
 /** The harness knows ClickHouse only by its HTTP URL; the native port is the server's default. */
 const NATIVE_PORT = 9000;
-const BUFFER_SIZE = 125_000;
+const BUFFER_SIZE = 100_000;
 const FLUSH_INTERVAL_S = 1;
 
 /** BENCH_SINKER_BIN when it names an executable regular file, else undefined. */
