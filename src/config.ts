@@ -19,6 +19,7 @@ import { redactUrl, redactUserinfo } from './ops/redact.js';
 
 export type { ClickHouseConnection };
 import type { LogLevel } from './ops/log.js';
+import { DEFAULT_METADATA_COLUMNS_TEXT, parseMetadataColumns, type MetadataColumns } from './formats/metadata.js';
 import { KAFKA_SECURITY_SETTINGS, kafkaSecurityFromEnv, redactedSecurity, type KafkaSecurity } from './kafka/security.js';
 
 export type StartFrom = 'earliest' | 'latest';
@@ -62,6 +63,8 @@ export interface Config {
   readonly insertFormat: 'typed' | 'passthrough';
   readonly schemaCheckMs: number;
   readonly skipUnknownFields: boolean;
+  /** Kafka metadata field → the column it fills (SLUICE_METADATA_COLUMNS); empty: none. */
+  readonly metadataColumns: MetadataColumns;
 }
 
 /** Every accepted variable with its default ('' = required or empty) and meaning. */
@@ -97,6 +100,7 @@ export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>
   SLUICE_MAX_RECORD_BYTES: { default: '1048576', doc: 'A record whose key + value + headers exceed this is dead-lettered without an insert (1 MiB); header bytes also count against SLUICE_MAX_BUFFER_BYTES.' },
   SLUICE_SKIP_UNKNOWN_FIELDS: { default: 'false', doc: '`true`: drop JSON fields the table has no column for (counted in `sluice_unknown_fields_total`). `false`: such a record is dead-lettered (class `invalid`) — after the table schema is read again, in case a column was just added.' },
   SLUICE_INSERT_FORMAT: { default: 'rowbinary', doc: '`rowbinary`: sluice decodes each JSON record against the table schema and inserts binary rows (RowBinaryWithDefaults where the server has it); a bad value is dead-lettered by itself. `jsoneachrow`: forward the record bytes and let ClickHouse parse them (passthrough).' },
+  SLUICE_METADATA_COLUMNS: { default: DEFAULT_METADATA_COLUMNS_TEXT, doc: 'Kafka metadata columns: `field:column` pairs (fields `topic`, `partition`, `offset`, `timestamp`, `key`, `headers`), or `none`. A target table\'s column with such a name is filled from the Kafka record, not from the payload (a payload field of that name is ignored); fields left out are ordinary payload columns. Typed rows only: with `jsoneachrow`, a table that has one is refused at start-up.' },
   SLUICE_SCHEMA_CHECK_MS: { default: '15000', doc: 'How often the target tables\' columns are read again, so an ALTER TABLE is picked up without a restart (also read at once when an insert names a column the table lost).' },
   SLUICE_READY_STALL_MS: { default: '60000', doc: '/readyz turns false when a partition has been unable to write for this long.' },
 };
@@ -190,7 +194,18 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     kafkaSessionTimeoutMs: int('SLUICE_KAFKA_SESSION_TIMEOUT_MS', get('SLUICE_KAFKA_SESSION_TIMEOUT_MS'), 6000, 1_800_000),
     insertFormat: insertFormat === 'rowbinary' ? 'typed' : 'passthrough',
     schemaCheckMs: int('SLUICE_SCHEMA_CHECK_MS', get('SLUICE_SCHEMA_CHECK_MS'), 1000, 86_400_000),
+    metadataColumns: metadataColumnsFromEnv(env),
   });
+}
+
+/** SLUICE_METADATA_COLUMNS, validated; shared with `sluice replay`, which fills them as the sink does. */
+export function metadataColumnsFromEnv(env: NodeJS.ProcessEnv): MetadataColumns {
+  const raw = (env.SLUICE_METADATA_COLUMNS ?? '').trim() || SETTINGS.SLUICE_METADATA_COLUMNS!.default;
+  try {
+    return parseMetadataColumns(raw);
+  } catch (err) {
+    throw new ConfigError('SLUICE_METADATA_COLUMNS', (err as Error).message);
+  }
 }
 
 /**

@@ -212,6 +212,7 @@ export async function sampleDrift(config: Config, log: Logger, perPartition: num
       tables: config.tables.values(),
       mode: config.insertFormat,
       strict: !config.skipUnknownFields,
+      metadata: config.metadataColumns,
       query,
     });
     await encoders.load();
@@ -302,6 +303,7 @@ function tableEncoders(config: Config, writer: Writer, log: Logger): TableEncode
     tables: config.tables.values(),
     mode: config.insertFormat,
     strict: !config.skipUnknownFields,
+    metadata: config.metadataColumns,
     query: (sql) => writer.queryRows(sql),
     onChange: (table, added, removed) => log.info('schema.changed', { table, added, removed }),
   });

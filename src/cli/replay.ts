@@ -23,7 +23,7 @@
  * return, at most ~10 times a second); otherwise there is no bar. Every
  * out/err call carries whole lines, except the bar's redraws.
  */
-import { SETTINGS, clickhouseConnectionFromEnv, configuredDestinations } from '../config.js';
+import { SETTINGS, clickhouseConnectionFromEnv, configuredDestinations, metadataColumnsFromEnv } from '../config.js';
 import { plainText } from '../ops/redact.js';
 import { dlqTopicFor } from '../dlq/dead-letters.js';
 import { ConfigError, errorMessage } from '../errors.js';
@@ -166,6 +166,7 @@ export function parseReplayArgs(args: string[], env: NodeJS.ProcessEnv): ReplayA
       optional(one('--max-record-bytes'), (v) => wholeNumber('--max-record-bytes', v, 16, 1 << 30)) ?? Number(SETTINGS.SLUICE_MAX_RECORD_BYTES!.default),
     skipUnknownFields: values.has('--skip-unknown-fields'),
     insertFormat: insertFormatOf(env),
+    metadataColumns: metadataColumnsFromEnv(env),
     json: values.has('--json'),
     // Last: every flag is checked before the question of where letters may go.
     allowed: allowedDestinations(env, selection, toSource),

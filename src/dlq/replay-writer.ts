@@ -11,6 +11,11 @@
  *  - A ClickHouse error that needs an operator (credentials, missing table)
  *    ends the run as a fatal SluiceError instead of retrying forever:
  *    someone is at the prompt.
+ *  - Kafka metadata columns get the dead letter's source record (its
+ *    topic, partition, offset and timestamp from the sluice headers, its
+ *    key, its own headers), never the dead-letter topic's coordinates: a
+ *    replayed row says where the record was first read, as if it had
+ *    landed then.
  *  - `republish` produces letters to their source topics (own headers only),
  *    each to its original partition when the topic still has it; `sendBack`
  *    produces still-failing (updated headers) and deferred (unchanged)
@@ -25,6 +30,7 @@ import { AbortedError, ClickHouseError, SluiceError, errorMessage } from '../err
 import { PRECHECK_MESSAGES, precheck } from '../formats/encoder.js';
 import { sliceBody, type TableEncoder } from '../formats/batch.js';
 import { TableEncoders } from '../formats/tables.js';
+import type { MetadataColumns, SourceMeta } from '../formats/metadata.js';
 import { UnsupportedTypeError } from '../formats/types.js';
 import { explainKafkaError, type OffsetsClient } from '../kafka/offsets.js';
 import type { SourceRecord } from '../kafka/record.js';
@@ -43,6 +49,8 @@ export interface ReplayWriterDeps {
   readonly skipUnknownFields: boolean;
   /** typed (the default): decode and insert RowBinary, as the sink; passthrough: JSONEachRow. */
   readonly insertFormat: 'typed' | 'passthrough';
+  /** SLUICE_METADATA_COLUMNS, as the sink reads it. */
+  readonly metadataColumns: MetadataColumns;
   readonly backoff: { initialMs: number; maxMs: number };
   readonly admin: OffsetsClient;
   /** The run's producer (created once it joins). */
@@ -81,6 +89,7 @@ export class ReplayWriter {
       tables: [],
       mode: this.deps.insertFormat,
       strict: !this.deps.skipUnknownFields,
+      metadata: this.deps.metadataColumns,
       query: (sql) => this.writer!.queryRows(sql),
     });
     return this.tableEncoders;
@@ -113,13 +122,18 @@ export class ReplayWriter {
       // Decoded as the sink decodes (typed rows): a value that still does not
       // fit its column fails here, by itself, never stored wrongly.
       const encoder = await this.clickhouse(`schema of table "${table}"`, () => this.encoders().ensure(table));
-      const batch = encoder.encode(ok.map((l) => l.record));
+      const origin = (r: SourceRecord): SourceMeta => {
+        const l = letterOf.get(r)!;
+        const info = l.info!;
+        return { topic: info.topic, partition: info.partition, offset: info.offset, timestamp: info.timestamp, key: r.key, headers: sourceHeaders(l.record.headers) };
+      };
+      const batch = encoder.encode(ok.map((l) => l.record), origin);
       for (const inv of batch.invalid) {
         failures.push({ letter: letterOf.get(inv.record)!, errorClass: 'invalid', code: undefined, message: inv.column !== undefined ? `column ${inv.column}: ${inv.reason}` : inv.reason });
       }
       const index: { map?: Map<SourceRecord, number> } = {};
       // No early stop (`unresolved` stays empty): a replay is where each letter's own verdict is wanted.
-      const { bad } = await insertIsolating(batch.rows, (slice) => this.insert(partition, table, slice, encoder, sliceBody(batch, slice, index) ?? encoder.encode(slice).body(0, slice.length)));
+      const { bad } = await insertIsolating(batch.rows, (slice) => this.insert(partition, table, slice, encoder, sliceBody(batch, slice, index) ?? encoder.encode(slice, origin).body(0, slice.length)));
       for (const r of bad) failures.push({ letter: letterOf.get(r.record)!, errorClass: 'rejected', code: r.error.code, message: r.error.message });
     }
     return failures.sort((a, b) => a.letter.record.offset - b.letter.record.offset);

@@ -65,6 +65,7 @@ import { planPartitions, selects, type OffsetBound, type PartitionPlan, type Sel
 import { toLetter, type Failure, type Letter } from './replay-letters.js';
 import { byCount, Tally, type ErrorCount } from './replay-tally.js';
 import { ReplayWriter } from './replay-writer.js';
+import type { MetadataColumns } from '../formats/metadata.js';
 
 // The pieces' public names, from where the replay's callers look for them.
 export { failureTime, planPartitions, selects, type OffsetBound, type PartitionPlan, type PlanInput, type Selection } from './replay-plan.js';
@@ -98,6 +99,8 @@ export interface ReplayOptions {
   readonly skipUnknownFields: boolean;
   /** As the sink's SLUICE_INSERT_FORMAT: typed rows (default) or the JSONEachRow passthrough. */
   readonly insertFormat: 'typed' | 'passthrough';
+  /** As the sink's SLUICE_METADATA_COLUMNS: rows get their source record's Kafka metadata. */
+  readonly metadataColumns: MetadataColumns;
   /** Retry pacing of inserts; tests pass faster values. */
   readonly backoff?: { initialMs: number; maxMs: number };
   /** Most bytes one fetch returns per partition (default 8 MiB); tests pass a small value to exercise many fetches. */

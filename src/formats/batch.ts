@@ -21,12 +21,16 @@
  *               record's bytes as they came; the server parses them (and
  *               answers for bad values with the whole batch).
  * Unknown fields (schema drift) are counted per field name in `unknown`.
+ * Typed rows end with the table's Kafka metadata columns (metadata.ts),
+ * filled from the record and `origin` (the partition the records came
+ * from); passthrough cannot fill them (tables.ts refuses such tables).
  */
 import type { SourceRecord } from '../kafka/record.js';
 import type { RowDecoder } from './decoder.js';
 import { encode as encodeJsonLines } from './encoder.js';
 import { ChunkRecord } from '../kafka/record.js';
 import { RowWriter } from './row-writer.js';
+import type { MetadataWriter, RowOrigin } from './metadata.js';
 
 export type InsertFormat = 'JSONEachRow' | 'RowBinary' | 'RowBinaryWithDefaults';
 
@@ -58,7 +62,8 @@ export interface TableEncoder {
   readonly columns: readonly string[] | undefined;
   /** Changes whenever the table's schema was read anew and differed. */
   readonly version: number;
-  encode(records: readonly SourceRecord[]): EncodedBatch;
+  /** `origin`: the topic and partition the records came from (their rows' metadata columns). */
+  encode(records: readonly SourceRecord[], origin: RowOrigin): EncodedBatch;
 }
 
 /** The records' bytes as JSONEachRow lines; every record is a row (the server decides). */
@@ -81,14 +86,17 @@ export function passthroughEncoder(table: string): TableEncoder {
   };
 }
 
-/** Records decoded into typed binary rows of one schema version. */
-export function typedEncoder(table: string, decoder: RowDecoder, version: number): TableEncoder {
+/**
+ * Records decoded into typed binary rows of one schema version: the
+ * decoder's payload columns, then `metadata`'s columns (when the table has any).
+ */
+export function typedEncoder(table: string, decoder: RowDecoder, version: number, metadata?: MetadataWriter): TableEncoder {
   return {
     table,
     format: decoder.layout,
-    columns: decoder.schema.columnNames,
+    columns: metadata ? [...decoder.schema.columnNames, ...metadata.columns] : decoder.schema.columnNames,
     version,
-    encode(records) {
+    encode(records, origin) {
       // A fresh buffer per batch: its slices are the insert body, held until
       // the insert is acknowledged.
       const out = new RowWriter(Math.max(64 * 1024, Math.min(records.length * 256, 16 << 20)));
@@ -102,6 +110,14 @@ export function typedEncoder(table: string, decoder: RowDecoder, version: number
             ? decoder.decode(r.chunk, out, r.valueStart, r.valueEnd)
             : decoder.decode(r.value ?? Buffer.alloc(0), out);
         for (const name of outcome.unknown) unknown.set(name, (unknown.get(name) ?? 0) + 1);
+        if (outcome.ok && metadata) {
+          const reason = metadata.write(out, origin, r);
+          if (reason !== undefined) {
+            out.rollback(ends[ends.length - 1]!);
+            invalid.push({ record: r, column: metadata.failedColumn, reason, unknownField: false });
+            continue;
+          }
+        }
         if (outcome.ok) {
           rows.push(r);
           ends.push(out.mark());

@@ -33,7 +33,8 @@
  * input_format_null_as_default, the default there).
  * MATERIALIZED, ALIAS and EPHEMERAL columns are never written (the server
  * computes or refuses them); a field named like one is skipped, and is not
- * schema drift.
+ * schema drift. Kafka metadata columns (metadata.ts) are not the decoder's
+ * either: `filled` names them, and a field named like one is skipped.
  */
 import type { ColumnInfo, DefaultKind, TableColumns } from '../clickhouse/schema.js';
 import { codecFor, type Codec, type CodecOptions } from './codecs/index.js';
@@ -59,6 +60,12 @@ export interface TableSchema {
   readonly columnNames: readonly string[];
   /** MATERIALIZED / ALIAS / EPHEMERAL columns: never written. */
   readonly computed: readonly string[];
+  /**
+   * Columns sluice fills from the Kafka record, not from the payload
+   * (metadata.ts): not in `columns`; a payload field of that name is
+   * skipped, in strict mode too, and is not schema drift.
+   */
+  readonly filled?: readonly string[];
   readonly serverTimezone: string;
 }
 

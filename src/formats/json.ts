@@ -14,7 +14,8 @@
  * column the previous record had at the same key position is tried first,
  * a hit for records whose keys come in a stable order (any order). Unknown
  * keys are skipped (validated) and returned by name in the outcome (the
- * first MAX_UNKNOWN), or refuse the record in strict mode. Values are
+ * first MAX_UNKNOWN), or refuse the record in strict mode; keys naming a
+ * Kafka metadata column (schema.filled) are skipped in every mode. Values are
  * written where they are met; when the keys were not in column order (or a
  * column was absent), the row is put in column order with one copy at the
  * end.
@@ -63,6 +64,8 @@ export class JsonDecoder implements RowDecoder {
   private readonly byLen: number[][] = [];
   private readonly byName = new Map<string, number>();
   private readonly computed: Set<string>;
+  /** Kafka metadata columns (schema.filled): a payload field of that name is skipped, even in strict mode. */
+  private readonly filled: Set<string>;
   private readonly withDefaults: boolean;
   private readonly requires: boolean[];
   private readonly hasDefault: boolean[];
@@ -98,6 +101,7 @@ export class JsonDecoder implements RowDecoder {
       if (b.length < 256) (this.byLen[b.length] ??= []).push(i);
     });
     this.computed = new Set(schema.computed);
+    this.filled = new Set(schema.filled ?? []);
     this.colStart = new Int32Array(this.n);
     this.colEnd = new Int32Array(this.n);
     this.stamp = new Uint32Array(this.n);
@@ -147,7 +151,9 @@ export class JsonDecoder implements RowDecoder {
         if (c.ws() < 0) return this.fail(out, mark, unknown, undefined, 'unexpected end of input');
         if (idx < 0) {
           const name = this.keyName();
-          if (!this.computed.has(name)) {
+          if (this.filled.has(name)) {
+            // Filled from the Kafka record (metadata.ts): the payload's value is ignored.
+          } else if (!this.computed.has(name)) {
             if (this.strict) {
               // Reported as unknown too: schema drift is counted, and the caller may read the schema again.
               (unknown ??= []).push(name);

@@ -18,6 +18,12 @@
  *    tables whose columns changed (an ALTER noticed without any failure).
  *  - A schema read that fails (server down) keeps the current encoder and
  *    rejects with the error: callers retry as with any transient failure.
+ *  - Kafka metadata columns (metadata.ts, SLUICE_METADATA_COLUMNS): a typed
+ *    encoder fills the ones the table has; a type that cannot take its
+ *    value is a ConfigError naming the table and column. Passthrough
+ *    cannot fill them: `load()` then reads each table's columns once and
+ *    refuses (ConfigError) a table that has one — the server would store
+ *    '' and 0 there, or the payload's field of that name, silently.
  */
 import { hasRowBinaryWithDefaults, readTableColumns, type QueryRows, type TableColumns } from '../clickhouse/schema.js';
 import { ConfigError } from '../errors.js';
@@ -25,6 +31,7 @@ import { passthroughEncoder, typedEncoder, type TableEncoder } from './batch.js'
 import { tableSchema, type RowLayout } from './decoder.js';
 import { JsonDecoder } from './json.js';
 import { UnsupportedTypeError } from './types.js';
+import { bindMetadata, DEFAULT_METADATA_COLUMNS_TEXT, MetadataTypeError, parseMetadataColumns, type MetadataColumns } from './metadata.js';
 
 export type EncodingMode = 'typed' | 'passthrough';
 
@@ -34,6 +41,8 @@ export interface TableEncodersOptions {
   readonly mode: EncodingMode;
   /** Refuse records with fields the table lacks (SLUICE_SKIP_UNKNOWN_FIELDS=false). */
   readonly strict: boolean;
+  /** Kafka metadata columns to fill (SLUICE_METADATA_COLUMNS); default: the default names. */
+  readonly metadata?: MetadataColumns;
   readonly query: QueryRows;
   /** Called when a table's schema changed after start-up (for the log). */
   readonly onChange?: (table: string, added: string[], removed: string[]) => void;
@@ -52,26 +61,46 @@ export class TableEncoders {
   private version = 0;
   private readonly tables: string[];
   private readonly now: () => number;
+  private readonly metadata: MetadataColumns;
 
   constructor(private readonly opts: TableEncodersOptions) {
     this.tables = [...new Set(opts.tables)];
     this.now = opts.now ?? Date.now;
+    this.metadata = opts.metadata ?? parseMetadataColumns(DEFAULT_METADATA_COLUMNS_TEXT);
     if (opts.mode === 'passthrough') for (const t of this.tables) this.encoders.set(t, passthroughEncoder(t));
   }
 
   async load(): Promise<void> {
-    if (this.opts.mode === 'passthrough') return;
+    if (this.opts.mode === 'passthrough') {
+      if (this.metadata.size > 0) for (const t of this.tables) await this.refuseMetadataColumns(t);
+      return;
+    }
     this.layout = (await hasRowBinaryWithDefaults(this.opts.query)) ? 'RowBinaryWithDefaults' : 'RowBinary';
     for (const t of this.tables) {
       try {
         this.install(t, await readTableColumns(this.opts.query, this.opts.database, t));
       } catch (err) {
+        if (err instanceof MetadataTypeError) {
+          throw new ConfigError('SLUICE_METADATA_COLUMNS', `table ${this.opts.database}.${t}: ${err.message} (or rename the column, or leave the field out of SLUICE_METADATA_COLUMNS to fill it from the payload)`);
+        }
         if (err instanceof UnsupportedTypeError) {
           throw new ConfigError('SLUICE_TABLE', `table ${this.opts.database}.${t}: ${err.message} (or SLUICE_INSERT_FORMAT=jsoneachrow to let the server parse JSON)`);
         }
         throw err;
       }
     }
+  }
+
+  /** Passthrough forwards the payload as it is: nothing could fill a metadata column. */
+  private async refuseMetadataColumns(table: string): Promise<void> {
+    const cols = await readTableColumns(this.opts.query, this.opts.database, table);
+    const wanted = new Set(this.metadata.values());
+    const found = cols.columns.filter((c) => wanted.has(c.name) && (c.defaultKind === '' || c.defaultKind === 'DEFAULT')).map((c) => c.name);
+    if (found.length === 0) return;
+    throw new ConfigError(
+      'SLUICE_INSERT_FORMAT',
+      `table ${this.opts.database}.${table} has Kafka metadata column(s) ${found.join(', ')}, which jsoneachrow (passthrough) cannot fill: use rowbinary, or set SLUICE_METADATA_COLUMNS=none if the payload carries these fields itself`,
+    );
   }
 
   /** The table's encoder, reading its schema first if this is the first time (sluice replay meets tables as letters name them). */
@@ -130,11 +159,11 @@ export class TableEncoders {
     if (this.signatures.get(table) === signature) return false;
     // A type that cannot be encoded after an ALTER keeps the old encoder:
     // inserts then fail on the server and are retried, visibly.
-    const schema = tableSchema(cols);
-    const decoder = new JsonDecoder(schema, { layout: this.layout, strict: this.opts.strict });
+    const { payload, metadata } = bindMetadata(tableSchema(cols), this.metadata, this.layout === 'RowBinaryWithDefaults');
+    const decoder = new JsonDecoder(payload, { layout: this.layout, strict: this.opts.strict });
     const before = this.columnNames.get(table);
     const names = cols.columns.map((c) => c.name);
-    this.encoders.set(table, typedEncoder(table, decoder, ++this.version));
+    this.encoders.set(table, typedEncoder(table, decoder, ++this.version, metadata));
     this.signatures.set(table, signature);
     this.columnNames.set(table, names);
     if (before) this.opts.onChange?.(table, names.filter((n) => !before.includes(n)), before.filter((n) => !names.includes(n)));

@@ -38,9 +38,10 @@ export class ChunkRecord implements SourceRecord {
     /** -1 for a record without a value (tombstone). */
     readonly valueStart: number,
     readonly valueEnd: number,
-    private readonly keys: Buffer | undefined,
-    private readonly keyStart: number,
-    private readonly keyEnd: number,
+    /** Holds this record's key at [keyStart, keyEnd); -1: no key (metadata columns read it in place). */
+    readonly keys: Buffer | undefined,
+    readonly keyStart: number,
+    readonly keyEnd: number,
     readonly headers: Readonly<Record<string, unknown>> | undefined,
     /** The whole chunk is valid UTF-8, so this value is (see compactChunk). */
     readonly utf8: boolean,

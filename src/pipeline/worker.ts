@@ -85,6 +85,8 @@ export class PartitionWorker {
   private readonly signal: AbortSignal;
   /** The batch being written, encoded once: isolation slices are cut from it. */
   private encoded: { encoder: TableEncoder; batch: EncodedBatch; index: Map<SourceRecord, number> | undefined } | undefined;
+  /** The rows' Kafka metadata columns (topic, partition): one object for the worker's life. */
+  private readonly origin: { readonly topic: string; readonly partition: number };
 
   constructor(
     readonly topic: string,
@@ -96,6 +98,7 @@ export class PartitionWorker {
     cutAt?: number,
   ) {
     this.key = `${topic}:${partition}`;
+    this.origin = { topic, partition };
     this.batcher = new Batcher(topic, partition, deps.limits, cutAt);
     this.log = deps.log.child({ topic, partition, table });
     this.signal = AbortSignal.any([deps.signal, this.abandonment.signal]);
@@ -264,10 +267,10 @@ export class PartitionWorker {
     const { encoders, deadLetterGuard } = this.deps;
     for (let attempt = 0; ; attempt++) {
       let encoder = encoders.encoderFor(this.table);
-      let batch = encoder.encode(records);
+      let batch = encoder.encode(records, this.origin);
       if (attempt === 0 && batch.invalid.some((i) => i.unknownField) && (await this.refreshSchema())) {
         encoder = encoders.encoderFor(this.table);
-        batch = encoder.encode(records);
+        batch = encoder.encode(records, this.origin);
       }
       this.countUnknown(batch);
       this.encoded = { encoder, batch, index: undefined };
@@ -320,7 +323,7 @@ export class PartitionWorker {
       }
     }
     const encoder = this.deps.encoders.encoderFor(this.table);
-    const fresh = encoder.encode(slice);
+    const fresh = encoder.encode(slice, this.origin);
     if (fresh.invalid.length > 0) {
       const inv = fresh.invalid[0]!;
       const row = slice.indexOf(inv.record) + 1;
