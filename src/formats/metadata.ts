@@ -31,7 +31,12 @@
  * and their LowCardinality forms; headers Map(String, String),
  * Array(Tuple(String, String)) (both in the record's header order, a
  * repeated header once per value) or String (a JSON object; a repeated
- * header's values as an array).
+ * header's values as an array) — or, when the table has no column of that
+ * name, `<name>.name` and `<name>.value` Array(String) columns: a
+ * `Nested(name String, value String)` column, the Kafka engine's own
+ * `_headers.name` / `_headers.value`; also `<name>.1` and `<name>.2`,
+ * which is how 18.16 stores an Array(Tuple(String, String)) column (it
+ * splits it into two arrays; it has no Map).
  */
 import { SluiceError } from '../errors.js';
 import { ChunkRecord, type SourceRecord } from '../kafka/record.js';
@@ -140,10 +145,18 @@ export function bindMetadata(schema: TableSchema, columns: MetadataColumns, with
   for (const [f, c] of columns) fieldOf.set(c, f);
   const payload: ColumnSchema[] = [];
   const steps: Array<{ column: string; step: Step }> = [];
+  // Headers as the Kafka engine shows them, and as a `Nested(name String,
+  // value String)` column is stored (18.16 also stores Array(Tuple(…)) this
+  // way): two parallel arrays `<h>.name` and `<h>.value`.
+  const headers = columns.get('headers');
+  const nestedHeaders = headers !== undefined && !schema.columns.some((c) => c.name === headers);
   for (const c of schema.columns) {
     const field = fieldOf.get(c.name);
-    if (field === undefined) payload.push(c);
-    else steps.push({ column: c.name, step: stepFor(field, c) });
+    if (field !== undefined) steps.push({ column: c.name, step: stepFor(field, c) });
+    else if (nestedHeaders && HEADER_ARRAYS.has(c.name.slice(headers.length)) && c.name.startsWith(headers)) {
+      steps.push({ column: c.name, step: headerArrayStep(c, HEADER_ARRAYS.get(c.name.slice(headers.length))!) });
+    }
+    else payload.push(c);
   }
   if (steps.length === 0) return { payload: schema, metadata: undefined };
   return {
@@ -233,13 +246,39 @@ function headersStep(c: ColumnSchema, refuse: (takes: string) => Error): Step {
   };
 }
 
-function writePairs(out: RowWriter, headers: Readonly<Record<string, unknown>> | undefined): void {
+/** Suffix → whether the array holds the names (else the values). */
+const HEADER_ARRAYS: ReadonlyMap<string, boolean> = new Map([['.name', true], ['.value', false], ['.1', true], ['.2', false]]);
+
+function headerArrayStep(c: ColumnSchema, names: boolean): Step {
+  const t = c.type;
+  if (t.kind !== 'array' || !isString(t.inner)) throw new MetadataTypeError(c.name, 'headers', t.text, 'Array(String) (the header names or values of a Nested(name String, value String))');
+  return (out, _t, _p, r) => {
+    writeArray(out, r.headers, names);
+    return undefined;
+  };
+}
+
+/** The header names (or values) as one Array(String), in the order of writePairs. */
+function writeArray(out: RowWriter, headers: Readonly<Record<string, unknown>> | undefined, names: boolean): void {
+  out.varuint(headerCount(headers));
+  for (const k in headers) {
+    const v = headers[k];
+    if (Array.isArray(v)) for (const one of v) names ? writeText(out, k) : writeBytes(out, one);
+    else if (v !== undefined) names ? writeText(out, k) : writeBytes(out, v);
+  }
+}
+
+function headerCount(headers: Readonly<Record<string, unknown>> | undefined): number {
   let n = 0;
   for (const k in headers) {
     const v = headers[k];
     n += Array.isArray(v) ? v.length : v === undefined ? 0 : 1;
   }
-  out.varuint(n);
+  return n;
+}
+
+function writePairs(out: RowWriter, headers: Readonly<Record<string, unknown>> | undefined): void {
+  out.varuint(headerCount(headers));
   for (const k in headers) {
     const v = headers[k];
     if (Array.isArray(v)) {

@@ -177,6 +177,21 @@ describe('rows with metadata', () => {
     expect(JSON.parse(headersJson({ t: Buffer.from('ü') }))).toEqual({ t: 'ü' });
   });
 
+  it('writes headers as two parallel arrays for <h>.name/<h>.value (Nested, the Kafka engine\'s form) and <h>.1/<h>.2 (18.16\'s Array(Tuple))', () => {
+    const headers = { b: Buffer.from('2'), a: [Buffer.from('x'), Buffer.from('y')] };
+    const names = Buffer.concat([u8(3), str('b'), str('a'), str('a')]);
+    const values = Buffer.concat([u8(3), str('2'), str('x'), str('y')]);
+    for (const [n, v] of [['_headers.name', '_headers.value'], ['_headers.1', '_headers.2']] as const) {
+      const enc = encoderFor([['id', 'UInt8'], [v, 'Array(String)'], [n, 'Array(LowCardinality(String))']]);
+      expect(enc.columns).toEqual(['id', v, n]);
+      const batch = enc.encode(compactChunk([msg(1, 0, null, '{"id":1}', headers), msg(2, 0, null, '{"id":2}')]), ORIGIN);
+      expect(Buffer.concat(batch.body(0, 2)).toString('hex')).toBe(Buffer.concat([u8(1), values, names, u8(2), u8(0), u8(0)]).toString('hex'));
+    }
+    // A column named _headers itself takes precedence; other dotted names stay payload columns.
+    expect(encoderFor([['_headers', 'String'], ['_headers.name', 'Array(String)']]).columns).toEqual(['_headers.name', '_headers']);
+    expect(() => encoderFor([['id', 'UInt8'], ['_headers.name', 'Array(UInt8)']])).toThrow(/column _headers.name \(Kafka headers\) is Array\(UInt8\); it must be Array\(String\)/);
+  });
+
   it('a value a narrow column cannot hold makes that record invalid, by itself, naming the column', () => {
     const enc = encoderFor([['id', 'UInt8'], ['_partition', 'UInt8']]);
     const records = compactChunk([msg(1, 0, null, '{"id":1}'), msg(2, 0, null, '{"id":2}')]);
