@@ -23,7 +23,8 @@ import { tableSchema } from '../../src/formats/decoder.js';
 import { JsonDecoder } from '../../src/formats/json.js';
 import { bindMetadata, DEFAULT_METADATA_COLUMNS_TEXT, parseMetadataColumns } from '../../src/formats/metadata.js';
 import { compactChunk } from '../../src/kafka/record.js';
-import { committedTotal, createProducer, createTopic, kafka, randomName, sinkEnv, startSink, useClickHouse, waitFor } from '../helpers.js';
+import { replayCommand } from '../../src/cli/replay.js';
+import { BROKERS, CLICKHOUSE_URL, committedTotal, createProducer, createTopic, kafka, randomName, sinkEnv, startSink, useClickHouse, waitFor } from '../helpers.js';
 
 const client = useClickHouse();
 
@@ -52,7 +53,9 @@ async function rows(sql: string): Promise<Record<string, unknown>[]> {
   return rs.json<Record<string, unknown>>();
 }
 
-const BASE_TS = 1_764_300_000_000; // 2025-11-28, produced with explicit timestamps: the exact values are known and distinct
+// Explicit timestamps, so the exact values are known and distinct: an hour back (Kafka 4 refuses an hour
+// or more ahead; far back, retention could delete the records mid-test).
+const BASE_TS = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
 
 /** 40 records over two partitions: keys (every 5th null), headers on every 3rd, a bogus _offset field in the payload. */
 async function produceRecords(topic: string): Promise<number> {
@@ -161,6 +164,45 @@ describe('Kafka metadata columns through Kafka and the sink (ClickHouse 18.16)',
       expect(await sink.stop()).toBe(0);
     }
     expect(await rows(`SELECT DISTINCT toString(_offset) AS o, _partition FROM ${table}`)).toEqual([{ o: '999999', _partition: 0 }]);
+  });
+});
+
+describe('sluice replay fills metadata columns with the source record\'s, not the dead-letter topic\'s', () => {
+  it('a record dead-lettered by the sink lands after the fix with its own topic, partition, offset, timestamp, key and headers', async () => {
+    const topic = randomName('meta_rp');
+    const table = randomName('meta_rp');
+    await createTopic(topic, 2);
+    await client().command({
+      query: `CREATE TABLE ${table} (id UInt32, v UInt8, _topic String, _partition Int32, _offset UInt64, _timestamp UInt64, _key Nullable(String),
+        _headers Nested(name String, value String)) ENGINE = MergeTree ORDER BY id`,
+    });
+    // Records 0..9 over two partitions; 3 and 8 carry v = 300, which a UInt8 cannot hold: dead letters (class invalid).
+    const producer = await createProducer();
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: Array.from({ length: 10 }, (_, i) => ({
+        partition: i % 2, key: `k${i}`, value: JSON.stringify({ id: i, v: i === 3 || i === 8 ? 300 : i }), timestamp: String(BASE_TS + i), headers: { h: `x${i}` },
+      })),
+    });
+    await producer.disconnect();
+    const reference = await readAll(topic, 10);
+    await sinkUntilCommitted(topic, table, 10);
+    expect(Number((await rows(`SELECT count() AS n FROM ${table}`))[0]!.n)).toBe(8);
+
+    await client().command({ query: `ALTER TABLE ${table} MODIFY COLUMN v UInt16` });
+    let out = '';
+    const env = { SLUICE_KAFKA_BROKERS: BROKERS.join(','), SLUICE_CLICKHOUSE_URL: CLICKHOUSE_URL, SLUICE_TABLE: table, SLUICE_TOPICS: topic };
+    const code = await replayCommand(['--topic', topic, '--json'], { out: (x) => (out += x), err: () => {}, env, isTTY: false });
+    expect(code, out).toBe(0);
+    const got = await rows(`SELECT id, v, _topic, _partition, toString(_offset) AS o, toString(_timestamp) AS ts, _key, \`_headers.name\` AS hn, \`_headers.value\` AS hv FROM ${table} ORDER BY id`);
+    const want = reference
+      .map((r) => {
+        const v = JSON.parse(r.value) as { id: number; v: number };
+        return { id: v.id, v: v.v, _topic: topic, _partition: r.partition, o: r.offset, ts: r.timestamp, _key: r.key, hn: r.headers.map((h) => h[0]), hv: r.headers.map((h) => h[1]) };
+      })
+      .sort((a, b) => a.id - b.id);
+    expect(got).toEqual(want);
   });
 });
 
