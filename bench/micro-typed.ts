@@ -15,6 +15,14 @@
  *   typed decode, keys shuffled  the same records with keys in reverse order
  *                              (the row is put in column order with one copy)
  *   typed decode, WithDefaults the RowBinaryWithDefaults layout
+ *   typed batch                typedEncoder.encode over ChunkRecords (compactChunk,
+ *                              each with a 9-byte key, no headers): what the
+ *                              worker runs per batch, fresh buffer included
+ *   typed batch + metadata     the same table plus six Kafka metadata columns
+ *                              (_topic, _partition, _offset, _timestamp
+ *                              DateTime64(3), _key Nullable(String), _headers
+ *                              Map(String, String)) filled from each record
+ *   metadata columns alone     just those six columns' writes, per record
  * Same measuring rules as micro.ts: each case calibrated to >= --run-ms per
  * timed run, warmed up, then --runs timed runs with a GC before each
  * (node --expose-gc, as bench/exec.sh runs it); median ns/record with the
@@ -60,6 +68,14 @@ type Layout = 'RowBinary' | 'RowBinaryWithDefaults';
 interface JsonModule { JsonDecoder: new (schema: unknown, opts: { layout: Layout }) => Decoder }
 interface DecoderModule { tableSchema(info: unknown): unknown }
 interface RowWriterModule { RowWriter: new (capacity?: number) => Writer }
+interface Encoded { rows: unknown[]; invalid: unknown[]; bytes: number; body(from: number, to: number): Buffer[] }
+interface BatchModule { typedEncoder(table: string, decoder: Decoder, version: number, metadata?: unknown): { encode(records: unknown[], origin: unknown): Encoded } }
+interface MetadataModule {
+  bindMetadata(schema: unknown, columns: unknown, withDefaults: boolean): { payload: unknown; metadata: unknown };
+  parseMetadataColumns(text: string): unknown;
+  DEFAULT_METADATA_COLUMNS_TEXT: string;
+}
+interface RecordModule { compactChunk(messages: Array<{ offset: string; timestamp: string; key: Buffer | null; value: Buffer | null }>): unknown[] }
 
 const BATCH_RECORDS = 100_000;
 const CHUNKS = 10;
@@ -182,6 +198,9 @@ async function main(): Promise<void> {
   const json = await load<JsonModule>(params.dist, 'formats/json.js');
   const decoderMod = await load<DecoderModule>(params.dist, 'formats/decoder.js');
   const rw = await load<RowWriterModule>(params.dist, 'formats/row-writer.js');
+  const batchMod = await load<BatchModule>(params.dist, 'formats/batch.js');
+  const metaMod = await load<MetadataModule>(params.dist, 'formats/metadata.js');
+  const recordMod = await load<RecordModule>(params.dist, 'kafka/record.js');
   const startedAt = new Date().toISOString();
   const env = await environment(repoRoot);
 
@@ -207,12 +226,37 @@ async function main(): Promise<void> {
     for (const [chunk, s, e] of recs) if (!d.decode(chunk, w, s, e).ok) bad++;
     return bad;
   };
+  // The worker's path: ChunkRecords through a table encoder, without and with metadata columns.
+  const metaColumns = [...columns, ...['_topic String', '_partition Int32', '_offset UInt64', '_timestamp DateTime64(3)', '_key Nullable(String)', '_headers Map(String, String)']
+    .map((l) => ({ name: l.slice(0, l.indexOf(' ')), type: l.slice(l.indexOf(' ') + 1), defaultKind: '', defaultExpression: '' }))];
+  const metaSchema = decoderMod.tableSchema({ database: 'bench', table: 'events_meta', columns: metaColumns, serverTimezone: 'UTC', serverVersion: '26.1.1' });
+  const bound = metaMod.bindMetadata(metaSchema, metaMod.parseMetadataColumns(metaMod.DEFAULT_METADATA_COLUMNS_TEXT), false);
+  const plainEncoder = batchMod.typedEncoder('events', rowBinary, 1);
+  const metaEncoder = batchMod.typedEncoder('events_meta', new json.JsonDecoder(bound.payload, { layout: 'RowBinary' }), 1, bound.metadata);
+  const per = BATCH_RECORDS / CHUNKS;
+  const chunkRecords: unknown[] = [];
+  for (let k = 0; k < BATCH_RECORDS; k += per) {
+    chunkRecords.push(...recordMod.compactChunk(lines.slice(k, k + per).map((l, j) => ({
+      offset: String(1_000_000 + k + j), timestamp: String(1_764_300_000_000 + k + j), key: Buffer.from(`user-${(k + j) % 9999}`.padEnd(9, '0')), value: Buffer.from(l),
+    }))));
+  }
+  const origin = { topic: 'events', partition: 3 };
+  const metaWriter = bound.metadata as { write(out: Writer, origin: unknown, record: unknown): string | undefined };
+  const encodeAll = (enc: ReturnType<BatchModule['typedEncoder']>) => () => {
+    const b = enc.encode(chunkRecords, origin);
+    if (b.invalid.length > 0) throw new Error(`${b.invalid.length} records refused`);
+    return b.bytes;
+  };
+
   const cases: Case[] = [
     { name: 'JSON.parse', op: () => { let n = 0; for (const [c, s, e] of records) n += (JSON.parse(c.toString('utf8', s, e)) as Event).id; return n; } },
     { name: 'JSON.parse + RowBinary', op: () => { w.pos = 0; for (const [c, s, e] of records) parseAndWrite(w, c, s, e); return w.pos; } },
     { name: 'typed decode', op: decodeAll(rowBinary, records) },
     { name: 'typed decode, keys shuffled', op: decodeAll(rowBinary, shuffled) },
     { name: 'typed decode, WithDefaults', op: decodeAll(withDefaults, records) },
+    { name: 'typed batch', op: encodeAll(plainEncoder) },
+    { name: 'typed batch + metadata', op: encodeAll(metaEncoder) },
+    { name: 'metadata columns alone', op: () => { w.pos = 0; for (const r of chunkRecords) metaWriter.write(w, origin, r); return w.pos; } },
   ];
 
   // Same bytes from every path, or the timings compare different work.
@@ -222,6 +266,12 @@ async function main(): Promise<void> {
     if (!rowsOf(c.op).equals(handWritten)) throw new Error(`${c.name}: rows differ from the hand-written RowBinary`);
   }
   rowsOf(cases[4]!.op);
+  // The batch without metadata is the hand-written rows; with metadata, each row is that plus 6 columns.
+  const plainBody = Buffer.concat(plainEncoder.encode(chunkRecords, origin).body(0, BATCH_RECORDS));
+  if (!plainBody.equals(handWritten)) throw new Error('typed batch: rows differ from the hand-written RowBinary');
+  const metaBytes = metaEncoder.encode(chunkRecords, origin).bytes;
+  // _topic 7, _partition 4, _offset 8, _timestamp 8, _key 1 + 1 + 9, _headers 1 (empty map).
+  if (metaBytes !== plainBody.length + BATCH_RECORDS * 39) throw new Error(`typed batch + metadata: ${metaBytes} bytes, expected ${plainBody.length + BATCH_RECORDS * 39}`);
 
   if (!gc) say('no global gc() (run with node --expose-gc, as bench/exec.sh does)');
   const results: CaseResult[] = [];

@@ -174,7 +174,7 @@ function stepFor(field: MetadataField, c: ColumnSchema): Step {
   switch (field) {
     case 'topic':
       if (!isString(t)) throw refuse(STRING_TYPES);
-      return (out, topic) => codec.value(topic, out);
+      return topicStep(codec);
     case 'partition':
       if (t.kind !== 'int') throw refuse('an integer type (Int32, UInt16, …)');
       return (out, _t, partition) => codec.value(partition, out);
@@ -191,6 +191,19 @@ function stepFor(field: MetadataField, c: ColumnSchema): Step {
     case 'headers':
       return headersStep(c, refuse);
   }
+}
+
+/** The topic's UTF-8 bytes are made once per topic, not per row (encoding a JS string per row cost ~80 ns). */
+function topicStep(codec: Codec): Step {
+  let last: string | undefined;
+  let bytes = Buffer.alloc(0);
+  return (out, topic) => {
+    if (topic !== last) {
+      bytes = Buffer.from(topic, 'utf8');
+      last = topic;
+    }
+    return codec.text(bytes, 0, bytes.length, out);
+  };
 }
 
 function isString(t: TypeNode): boolean {
