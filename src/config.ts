@@ -252,6 +252,7 @@ export function redactedConfig(config: Config): Record<string, unknown> {
   return {
     ...config,
     tables: Object.fromEntries(config.tables),
+    metadataColumns: Object.fromEntries(config.metadataColumns),
     clickhouseUrl: redactUrl(config.clickhouseUrl),
     clickhousePassword: config.clickhousePassword ? '***' : '',
     kafkaSecurity: redactedSecurity(config.kafkaSecurity),

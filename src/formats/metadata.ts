@@ -30,7 +30,9 @@
  * Nullable(String) (NULL for a record without key; plain String stores '')
  * and their LowCardinality forms; headers Map(String, String),
  * Array(Tuple(String, String)) (both in the record's header order, a
- * repeated header once per value) or String (a JSON object; a repeated
+ * repeated header once per value; kafkajs hands headers over as a JS
+ * object, so names that are whole numbers come first, in numeric order —
+ * still the same order for the same record) or String (a JSON object; a repeated
  * header's values as an array) — or, when the table has no column of that
  * name, `<name>.name` and `<name>.value` Array(String) columns: a
  * `Nested(name String, value String)` column, the Kafka engine's own
