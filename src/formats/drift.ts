@@ -99,7 +99,7 @@ export class TableDrift {
       else good.push(r);
     }
     if (good.length > 0) {
-      for (const inv of this.encoder.encode(good).invalid) {
+      for (const inv of this.encoder.encode(good, { topic, partition }).invalid) {
         this.count(topic, partition, inv.record.offset, inv.column !== undefined ? `column ${inv.column}: ${inv.reason}` : inv.reason);
       }
     }
