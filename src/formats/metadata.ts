@@ -148,16 +148,15 @@ export function bindMetadata(schema: TableSchema, columns: MetadataColumns, with
   const payload: ColumnSchema[] = [];
   const steps: Array<{ column: string; step: Step }> = [];
   // Headers as the Kafka engine shows them, and as a `Nested(name String,
-  // value String)` column is stored (18.16 also stores Array(Tuple(…)) this
-  // way): two parallel arrays `<h>.name` and `<h>.value`.
+  // value String)` column is stored: two parallel arrays `<h>.name` and
+  // `<h>.value` (18.16 splits an Array(Tuple(…)) into `<h>.1` and `<h>.2`).
   const headers = columns.get('headers');
   const nestedHeaders = headers !== undefined && !schema.columns.some((c) => c.name === headers);
   for (const c of schema.columns) {
     const field = fieldOf.get(c.name);
+    const names = nestedHeaders && c.name.startsWith(headers) ? HEADER_ARRAYS.get(c.name.slice(headers.length)) : undefined;
     if (field !== undefined) steps.push({ column: c.name, step: stepFor(field, c) });
-    else if (nestedHeaders && HEADER_ARRAYS.has(c.name.slice(headers.length)) && c.name.startsWith(headers)) {
-      steps.push({ column: c.name, step: headerArrayStep(c, HEADER_ARRAYS.get(c.name.slice(headers.length))!) });
-    }
+    else if (names !== undefined) steps.push({ column: c.name, step: headerArrayStep(c, names) });
     else payload.push(c);
   }
   if (steps.length === 0) return { payload: schema, metadata: undefined };
