@@ -25,6 +25,8 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build
 RUN npm prune --omit=dev
+# Bin links of production packages (patch-package's): nothing at run time calls them.
+RUN rm -rf node_modules/.bin
 
 FROM ${NODE_IMAGE}
 LABEL org.opencontainers.image.title="sluice" \

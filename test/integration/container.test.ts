@@ -146,7 +146,8 @@ describe('container image', () => {
       'echo "top: $(ls -A | tr "\\n" " ")"',
       'echo "owner: $(stat -c %U -- . dist node_modules package.json | sort -u | tr "\\n" " ")"',
       // A package is a folder with a package.json, at node_modules/<name> or node_modules/@scope/<name>.
-      'for p in node_modules/*/package.json node_modules/@*/*/package.json; do [ -f "$p" ] && echo "package: ${p#node_modules/}"; done',
+      // Nested copies too (a version another package needs, e.g. micromatch's own picomatch).
+      'for p in node_modules/*/package.json node_modules/@*/*/package.json node_modules/*/node_modules/*/package.json node_modules/*/node_modules/@*/*/package.json node_modules/@*/*/node_modules/*/package.json; do [ -f "$p" ] && echo "package: ${p#node_modules/}"; done',
       'for c in gcc cc c++ g++ make tsc; do command -v $c >/dev/null && echo "compiler: $c"; done',
       'find dist -name "*.test.*" -o -name "*.spec.*" | sed "s/^/test file: /"',
       'for d in node_modules/vitest node_modules/typescript node_modules/@types node_modules/.bin test src; do [ -e "$d" ] && [ -n "$(ls -A $d 2>/dev/null || echo file)" ] && echo "dev: $d"; done',
