@@ -132,10 +132,25 @@ export function createSink(config: Config, log: Logger, options: { processMetric
       source = createSource(config, log, {
         onRecords: (topic, partition, records, hw) => pipeline.onRecords(topic, partition, records, hw),
         onRebalance: (phase, assignment) => {
-          const generation = pipeline.newGeneration();
           health.groupJoined(phase === 'assigned');
-          log.info(phase === 'assigned' ? 'group.assigned' : 'group.rebalancing', { generation, assignment });
-          if (phase === 'assigned' && assignment) intents.load(source!.kafka, assignment, generation);
+          if (phase === 'started') {
+            // Not abandoned yet: beforeRejoin writes and commits what is in flight.
+            log.info('group.rebalancing', { generation: pipeline.currentGeneration });
+            return;
+          }
+          const generation = pipeline.newGeneration();
+          log.info('group.assigned', { generation, assignment });
+          if (assignment) intents.load(source!.kafka, assignment, generation);
+        },
+        beforeRejoin: async () => {
+          // The group waits for this member (up to its rebalance timeout) and
+          // takes commits of the current generation meanwhile; heartbeats do
+          // not run, so stay well inside the session timeout.
+          const ms = Math.floor(config.kafkaSessionTimeoutMs / 2);
+          const started = Date.now();
+          const settled = await pipeline.settle(ms);
+          const committed = settled && (await within(Math.max(0, ms - (Date.now() - started)), () => committer.flush()));
+          log.info('group.settled', { settled: committed, ms: Date.now() - started, bufferedBytes: pipeline.bufferedBytes });
         },
         onCrash: (error, restarting) => {
           health.groupJoined(false);

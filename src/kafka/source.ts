@@ -13,7 +13,10 @@
  *    start and again when the new assignment arrives. kafkajs stops all
  *    fetchers (waiting for running eachBatch calls) before it rejoins, and
  *    re-reads committed offsets after, so nothing from before the rebalance
- *    is delivered afterwards.
+ *    is delivered afterwards. Between the two, before this member rejoins,
+ *    `beforeRejoin` is awaited (a hook sluice's kafkajs patch adds): the
+ *    group waits for us and still takes commits of the current generation,
+ *    so work in flight can be written and committed instead of abandoned.
  *  - kafkajs logs go through the sink's JSON logger.
  *
  * Stage: kafka/ owns everything that speaks the Kafka protocol: this
@@ -59,6 +62,8 @@ export interface SourceSettings extends KafkaClientSettings {
 export interface SourceHandlers {
   onRecords(topic: string, partition: number, records: SourceRecord[], highWatermark: number): void;
   onRebalance(phase: 'started' | 'assigned', assignment?: Record<string, number[]>): void;
+  /** Awaited after 'started', before rejoining; must bound its own time (the session timeout runs). */
+  beforeRejoin(): Promise<void>;
   onCrash(error: unknown, restarting: boolean): void;
 }
 
@@ -164,6 +169,8 @@ export function createSource(config: SourceSettings, log: Logger, handlers: Sour
       await consumer.connect();
       await consumer.subscribe({ topics: [...config.topics], fromBeginning: config.startFrom === 'earliest' });
       await consumer.run({
+        // patches/kafkajs+2.2.4.patch: awaited before the member rejoins.
+        ...({ onRebalancing: () => handlers.beforeRejoin() } as object),
         autoCommit: false,
         eachBatchAutoResolve: true,
         partitionsConsumedConcurrently: 64,

@@ -235,6 +235,24 @@ export class Pipeline {
   }
 
   /** Stop taking records; resolve when everything taken is written and acknowledged. */
+  /**
+   * A rebalance began: seal every open batch and wait until everything taken
+   * is written and acknowledged to the committer, or `ms` passed — whichever
+   * first. Unlike drain(), records keep being accepted afterwards (the new
+   * generation's). Resolves true if all of it finished.
+   */
+  async settle(ms: number): Promise<boolean> {
+    for (const w of this.workers.values()) w.sealNow();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    try {
+      return await Promise.race([Promise.all([...this.workers.values()].map((w) => w.idle())).then(() => true as const), timeout]);
+    } finally {
+      clearTimeout(timer);
+      this.updateGauges();
+    }
+  }
+
   async drain(): Promise<void> {
     this.draining = true;
     for (const w of this.workers.values()) w.sealNow();
