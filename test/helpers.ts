@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type KafkaMessage, type Producer } from 'kafkajs';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 
 export const BROKERS = ['127.0.0.1:9092'];
@@ -268,4 +268,19 @@ export function privateServices(command: 'start' | 'stop' | 'restart', which: 'k
     const p = spawn('bash', [SERVICES, command, which], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...PRIVATE.env } });
     p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`private services.sh ${command} ${which} exited ${code}`))));
   });
+}
+
+/** Every message of `topic` from the beginning, once `expected` have arrived (a throwaway group; big fetches for big letters). */
+export async function readMessages(topic: string, expected: number): Promise<KafkaMessage[]> {
+  const consumer = kafka.consumer({ groupId: randomName('reader'), maxBytesPerPartition: 4 << 20 });
+  const out: KafkaMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void out.push(message) });
+    await waitFor(`${expected} messages on ${topic}`, () => out.length >= expected, 60_000);
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
 }

@@ -15,7 +15,6 @@ import {
   createProducer,
   event,
   freePort,
-  kafka,
   metricSum,
   randomName,
   scalar,
@@ -23,20 +22,10 @@ import {
   startSink,
   waitFor,
   withAdmin,
+  readMessages,
 } from '../helpers.js';
 
 const client = useClickHouse();
-
-async function readAll(topic: string, expected: number): Promise<KafkaMessage[]> {
-  const consumer = kafka.consumer({ groupId: randomName('reader'), maxBytesPerPartition: 4 << 20 });
-  const out: KafkaMessage[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void out.push(message) });
-  await waitFor(`${expected} messages on ${topic}`, () => out.length >= expected, 60_000);
-  await consumer.disconnect();
-  return out;
-}
 
 const header = (m: KafkaMessage, k: string) => m.headers?.[k]?.toString();
 
@@ -91,7 +80,7 @@ describe('dead letters and the dead-letter topic size limit', () => {
       expect(code).toBe(0);
     }
 
-    const letters = await readAll(dlq, 4);
+    const letters = await readMessages(dlq, 4);
     expect(letters).toHaveLength(4);
     const byOffset = new Map(letters.map((m) => [Number(header(m, 'sluice.source.offset')), m]));
     expect([...byOffset.keys()].sort((a, b) => a - b)).toEqual([10, 11, 12, 40]);

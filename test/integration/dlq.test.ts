@@ -15,28 +15,16 @@ import {
   createTopic,
   endOffsets,
   event,
-  kafka,
   produce,
   randomName,
   scalar,
   sinkEnv,
   startSink,
   waitFor,
+  readMessages,
 } from '../helpers.js';
 
 const client = useClickHouse();
-
-/** Reads every message of `topic` (up to its current end). */
-async function readAll(topic: string, expected: number): Promise<KafkaMessage[]> {
-  const consumer = kafka.consumer({ groupId: randomName('reader') });
-  const out: KafkaMessage[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void out.push(message) });
-  await waitFor(`${expected} messages on ${topic}`, () => out.length >= expected, 60_000);
-  await consumer.disconnect();
-  return out;
-}
 
 const header = (m: KafkaMessage, k: string) => m.headers?.[k]?.toString();
 
@@ -76,7 +64,7 @@ describe('dead-letter topic', () => {
     const badIds = [...bad.keys()].join(',');
     expect(await scalar(client(), `SELECT count() FROM ${table} WHERE id IN (${badIds})`)).toBe(0);
 
-    const letters = await readAll(`${topic}.dlq`, bad.size);
+    const letters = await readMessages(`${topic}.dlq`, bad.size);
     expect(letters).toHaveLength(bad.size);
     const byOffset = new Map(letters.map((m) => [`${header(m, 'sluice.source.partition')}:${header(m, 'sluice.source.offset')}`, m]));
     const seen = new Map<string, string>();

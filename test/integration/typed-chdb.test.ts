@@ -10,7 +10,6 @@
  * expression, exactly as the engine's JSONEachRow gives it.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,20 +18,8 @@ import { tableSchema, writeValues } from '../../src/formats/decoder.js';
 import { JsonDecoder } from '../../src/formats/json.js';
 import { RowWriter } from '../../src/formats/row-writer.js';
 import { CASES, runTypeCases, type Server } from './typed-cases.js';
+import { loadChdb, type ChdbSession } from '../chdb.js';
 
-interface ChdbSession {
-  query(sql: string, format?: string): string;
-  cleanup(): void;
-}
-// chdb lives outside the project's dependencies (see test/unit/modern-clickhouse.test.ts).
-const CHDB = new URL('../../.local/chdb/node_modules/chdb', import.meta.url).pathname;
-function loadChdb(): { Session: new () => ChdbSession } {
-  try {
-    return createRequire(import.meta.url)(CHDB) as { Session: new () => ChdbSession };
-  } catch (err) {
-    throw new Error(`chdb is not installed at ${CHDB}: run scripts/test.sh (npm test), which installs it (${String(err)})`);
-  }
-}
 
 let session: ChdbSession;
 let dir: string;

@@ -16,7 +16,6 @@ import {
   committedTotal,
   createTopic,
   freePort,
-  kafka,
   metricSamples,
   produce,
   randomName,
@@ -25,21 +24,11 @@ import {
   startSink,
   useClickHouse,
   waitFor,
+  readMessages,
 } from '../helpers.js';
 import { CASES } from './typed-cases.js';
 
 const client = useClickHouse();
-
-async function readAll(topic: string, expected: number): Promise<KafkaMessage[]> {
-  const consumer = kafka.consumer({ groupId: randomName('reader') });
-  const out: KafkaMessage[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void out.push(message) });
-  await waitFor(`${expected} messages on ${topic}`, () => out.length >= expected, 60_000);
-  await consumer.disconnect();
-  return out;
-}
 
 const header = (m: KafkaMessage, k: string) => m.headers?.[k]?.toString();
 
@@ -95,7 +84,7 @@ describe('typed rows through Kafka and the sink (ClickHouse 18.16)', () => {
     const [got, want] = [(await tsv(table)).split('\n'), (await tsv(twin)).split('\n')];
     expect(got).toEqual(want);
 
-    const letters = await readAll(`${topic}.dlq`, bad.size);
+    const letters = await readMessages(`${topic}.dlq`, bad.size);
     expect(letters).toHaveLength(bad.size);
     for (const m of letters) {
       const offset = Number(header(m, 'sluice.source.offset'));
@@ -134,7 +123,7 @@ describe('typed rows through Kafka and the sink (ClickHouse 18.16)', () => {
       expect(await sink.stop()).toBe(0);
     }
     expect(await scalar(client(), `SELECT count() FROM ${table}`)).toBe(997);
-    const letters = await readAll(`${topic}.dlq`, 3);
+    const letters = await readMessages(`${topic}.dlq`, 3);
     const columns = Object.fromEntries(letters.map((l) => [header(l, 'sluice.source.offset'), header(l, 'sluice.error.column')]));
     expect(columns).toEqual({ '100': 'small', '200': 'n', '300': 'day' });
     for (const l of letters) expect(header(l, 'sluice.error.message')!.length).toBeGreaterThan(10);

@@ -6,27 +6,12 @@
  * pipeline/batcher.ts) is deduplicated while different rows are not, and the
  * engine's real error messages classify as sluice expects.
  */
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyClickHouseError } from '../../../src/clickhouse/errors.js';
 import { encode } from '../../../src/formats/encoder.js';
 import { insertSettings, serverFeatures, type InsertIdentity } from '../../../src/clickhouse/features.js';
+import { loadChdb, type ChdbSession } from '../../chdb.js';
 
-// chdb lives outside the project's dependencies (scripts/test.sh installs it
-// into .local/chdb): its lock entries for platforms npm cannot resolve here
-// make `npm ci` refuse the project's lockfile.
-interface ChdbSession {
-  query(sql: string, format?: string): string;
-  cleanup(): void;
-}
-const CHDB = new URL('../../../.local/chdb/node_modules/chdb', import.meta.url).pathname;
-function loadChdb(): { Session: new () => ChdbSession } {
-  try {
-    return createRequire(import.meta.url)(CHDB) as { Session: new () => ChdbSession };
-  } catch (err) {
-    throw new Error(`chdb is not installed at ${CHDB}: run scripts/test.sh (npm test), which installs it (${String(err)})`);
-  }
-}
 
 let session: ChdbSession;
 let version = '';
