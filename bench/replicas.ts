@@ -4,10 +4,14 @@
  *
  * Contract: produces N events (default 2,000,000) once to a fresh topic with
  * 12 partitions (divisible by 1, 2, 3 and 4, so every replica count gets an
- * even share), then for each replica count r (default 1, 2, 3) starts r
+ * even share), then for each table engine (default plain MergeTree, then
+ * ReplicatedMergeTree) and each replica count r (default 1, 2, 3) starts r
  * sluice processes together — same fresh group, same fresh table, default
  * settings, distinct metrics ports — and times from the first spawn until the
- * table holds every id. Reports rows/s, the ratio to the first run's rows/s,
+ * table holds every id. Duplicates (count() - uniqExact(id)) are what the
+ * rebalances of r replicas joining re-wrote: kept by the plain table, dropped
+ * by the replicated one when each re-written batch is cut where it was
+ * first (issue 11). Reports rows/s, the ratio to the first run's rows/s,
  * time to the first row (start-up + group join), the replicas' summed CPU
  * per million rows, each replica's peak RSS (VmHWM) and rows inserted (its
  * own sluice_records_inserted_total, scraped once at completion), Kafka and
@@ -25,6 +29,8 @@
  *   --rows N            BENCH_ROWS          2000000
  *   --partitions P      BENCH_PARTITIONS    12
  *   --replicas a,b,c    BENCH_REPLICAS      1,2,3
+ *   --engines e,f       BENCH_ENGINES       plain,replicated (a replicated
+ *                       run is reported skipped on a server without macros)
  *   --timeout S         BENCH_TIMEOUT_S     900 (per replica count)
  *   --keep              BENCH_KEEP=1        keep the topic and tables
  *   BENCH_SLUICE_ENV "SLUICE_X=v,…" (extra sluice settings; default none),
@@ -51,20 +57,25 @@ const benchDist = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(benchDist, '..', '..');
 const say = (msg: string) => sayAs('replicas', msg);
 
+type Engine = 'plain' | 'replicated';
+
 interface Params extends CommonParams {
   rows: number;
   partitions: number;
   replicas: number[];
+  engines: Engine[];
 }
 
 interface Run {
+  /** The table's engine: MergeTree or ReplicatedMergeTree. */
+  engine: Engine;
   replicas: number;
   status: string;
   wallS?: number;
   firstRowS?: number;
   rowsPerS?: number;
   mbPerS?: number;
-  /** rowsPerS over the first run's rowsPerS (the first run is 1 replica by default). */
+  /** rowsPerS over the first run's rowsPerS on the same engine (1 replica by default). */
   vsFirst?: number;
   /** utime+stime of all replicas at completion, per million rows. */
   cpuSPerMRows?: number;
@@ -84,6 +95,7 @@ function readParams(): Params {
       rows: { type: 'string' },
       partitions: { type: 'string' },
       replicas: { type: 'string' },
+      engines: { type: 'string' },
       timeout: { type: 'string' },
       keep: { type: 'boolean' },
     },
@@ -93,8 +105,16 @@ function readParams(): Params {
     rows: intParam('rows (BENCH_ROWS)', values.rows ?? e.BENCH_ROWS, 2_000_000),
     partitions: intParam('partitions (BENCH_PARTITIONS)', values.partitions ?? e.BENCH_PARTITIONS, 12),
     replicas: intListParam('replicas (BENCH_REPLICAS)', values.replicas ?? e.BENCH_REPLICAS, [1, 2, 3]),
+    engines: engineList(values.engines ?? e.BENCH_ENGINES),
     ...commonParams(values, e, repoRoot, 900),
   };
+}
+
+function engineList(raw: string | undefined): Engine[] {
+  if (raw === undefined || raw.trim() === '') return ['plain', 'replicated'];
+  const out = raw.split(',').map((v) => v.trim());
+  for (const v of out) if (v !== 'plain' && v !== 'replicated') throw new Error(`engines (BENCH_ENGINES): '${v}' is neither plain nor replicated`);
+  return out as Engine[];
 }
 
 async function main(): Promise<void> {
@@ -128,14 +148,20 @@ async function main(): Promise<void> {
     const produced = await produceDataset({ brokers: params.brokers, topic, rows: params.rows, partitions: params.partitions });
     dataset = { rows: produced.rows, payloadBytes: produced.payloadBytes, produceSeconds: round(produced.seconds, 1), perPartition: produced.perPartition };
     say(`produced ${(produced.payloadBytes / 1e6).toFixed(0)} MB in ${produced.seconds.toFixed(1)} s`);
-    for (const r of params.replicas) {
-      const run = await runReplicas(r, params, prefix, topic, produced.payloadBytes, logDir, id, (ps) => { current = ps; })
-        .catch((err: unknown): Run => ({ replicas: r, status: `failed: ${errText(err)}` }));
-      current = [];
-      const first = runs[0];
-      if (first?.rowsPerS && run.rowsPerS) run.vsFirst = round(run.rowsPerS / first.rowsPerS, 2);
-      runs.push(run);
-      say(`${r} replica(s): ${run.status}${run.rowsPerS ? `, ${run.rowsPerS} rows/s` : ''}`);
+    const macros = Number((await chQuery(params.clickhouseUrl, `SELECT count() FROM system.macros WHERE macro IN ('shard', 'replica')`)).trim());
+    for (const engine of params.engines) {
+      const firstOfEngine = runs.length;
+      for (const r of params.replicas) {
+        const run = engine === 'replicated' && macros !== 2
+          ? { engine, replicas: r, status: 'skipped: the server has no {shard}/{replica} macros (scripts/services.sh restart clickhouse)' }
+          : await runReplicas(engine, r, params, prefix, topic, produced.payloadBytes, logDir, id, (ps) => { current = ps; })
+            .catch((err: unknown): Run => ({ engine, replicas: r, status: `failed: ${errText(err)}` }));
+        current = [];
+        const first = runs[firstOfEngine];
+        if (first?.rowsPerS && run.rowsPerS) run.vsFirst = round(run.rowsPerS / first.rowsPerS, 2);
+        runs.push(run);
+        say(`${engine}, ${r} replica(s): ${run.status}${run.rowsPerS ? `, ${run.rowsPerS} rows/s` : ''}${run.duplicates !== undefined ? `, ${run.duplicates} duplicates` : ''}`);
+      }
     }
   } finally {
     if (!params.keep) await cleanup(params.clickhouseUrl, params.brokers, prefix).catch((err) => say(`cleanup: ${errText(err)}`));
@@ -143,9 +169,9 @@ async function main(): Promise<void> {
   }
 
   const firstName = runs[0] ? `x ${runs[0].replicas}r` : 'x first';
-  const header = ['replicas', 'wall s', '1st row s', 'rows/s', firstName, 'CPU s/M rows', 'peak RSS MiB each', 'rows each', 'CH CPU s/M', 'Kafka CPU s/M', 'dups', 'status'];
+  const header = ['engine', 'replicas', 'wall s', '1st row s', 'rows/s', firstName, 'CPU s/M rows', 'peak RSS MiB each', 'rows each', 'CH CPU s/M', 'Kafka CPU s/M', 'dups', 'status'];
   const rows = runs.map((r) => [
-    String(r.replicas), fmt(r.wallS, 1), fmt(r.firstRowS, 1), fmt(r.rowsPerS), r.vsFirst === undefined ? '-' : r.vsFirst.toFixed(2),
+    r.engine, String(r.replicas), fmt(r.wallS, 1), fmt(r.firstRowS, 1), fmt(r.rowsPerS), r.vsFirst === undefined ? '-' : r.vsFirst.toFixed(2),
     fmt(r.cpuSPerMRows), r.peakRssMiB?.map((v) => fmt(v, 0)).join(' / ') ?? '-',
     r.rowsInserted?.map((v) => (v === undefined ? '?' : `${(v / 1e6).toFixed(2)}M`)).join(' / ') ?? '-',
     fmt(r.clickhouseCpuSPerMRows), fmt(r.kafkaCpuSPerMRows), fmt(r.duplicates), r.status,
@@ -158,14 +184,15 @@ async function main(): Promise<void> {
     `NOTE: every replica shares the same ${env.cpus}-core machine with Kafka, ClickHouse and the harness, so this shows the ` +
       'overhead of more replicas (group joins, rebalances, more and smaller inserts), not the capacity more machines would add.',
     'wall s = first spawn to last row counted; 1st row s = start-up + group join + first insert; CPU = utime+stime summed over the replicas; ' +
-      'rows each = each replica\'s sluice_records_inserted_total; dups = rows re-written after a rebalance moved a partition before its commit.',
+      'rows each = each replica\'s sluice_records_inserted_total; dups = count() - uniqExact(id): rows re-written after a rebalance moved a partition ' +
+      'before its commit and not dropped by the table (plain = MergeTree, replicated = ReplicatedMergeTree, which drops a repeated block).',
   ].join('\n') + '\n');
   const path = writeJson(resultsDir, 'replicas', startedAt, {
     benchmark: 'replicas',
     runId: id,
     startedAt,
     finishedAt: new Date().toISOString(),
-    params: { rows: params.rows, partitions: params.partitions, replicas: params.replicas, timeoutS: params.timeoutS, sluiceEnv: params.sluiceEnv },
+    params: { rows: params.rows, partitions: params.partitions, replicas: params.replicas, engines: params.engines, timeoutS: params.timeoutS, sluiceEnv: params.sluiceEnv },
     environment: env,
     dataset,
     runs,
@@ -174,6 +201,7 @@ async function main(): Promise<void> {
 }
 
 async function runReplicas(
+  engine: Engine,
   r: number,
   params: Params,
   prefix: string,
@@ -184,8 +212,8 @@ async function runReplicas(
   setCurrent: (ps: SluiceProcess[]) => void,
 ): Promise<Run> {
   const N = params.rows;
-  const name = ident(`${prefix}_${r}r`);
-  await chQuery(params.clickhouseUrl, createTableSql(name));
+  const name = ident(`${prefix}_${engine}_${r}r`);
+  await chQuery(params.clickhouseUrl, createTableSql(name, engine));
   const ports: number[] = [];
   for (let i = 0; i < r; i++) ports.push(await freePort());
 
@@ -196,7 +224,7 @@ async function runReplicas(
   const procs = ports.map((port, i) => startSluice({
     cli: params.sluiceCli,
     cwd: repoRoot,
-    logFile: join(logDir, `${id}-${r}r-${i + 1}.log`),
+    logFile: join(logDir, `${id}-${engine}-${r}r-${i + 1}.log`),
     env: {
       SLUICE_KAFKA_BROKERS: params.brokers,
       SLUICE_TOPICS: topic,
@@ -237,6 +265,7 @@ async function runReplicas(
   const wallS = ((outcome.doneAt ?? performance.now()) - t0) / 1000;
   const millions = N / 1e6;
   const run: Run = {
+    engine,
     replicas: r,
     status: outcome.status,
     wallS: round(wallS, 2),

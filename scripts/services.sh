@@ -5,6 +5,7 @@
 #   scripts/services.sh start   [kafka|zookeeper|clickhouse]   install if needed, start, wait until ready
 #   scripts/services.sh stop    [kafka|zookeeper|clickhouse]
 #   scripts/services.sh restart [kafka|zookeeper|clickhouse]
+#   scripts/services.sh kill    [kafka|zookeeper|clickhouse]   SIGKILL: a crash, for fault tests
 #   scripts/services.sh status
 #
 # Contract: idempotent (start on a running service is a no-op, stop on a
@@ -22,7 +23,12 @@
 # slowly: 18.16 counts any lost connection as an expired session, and its
 # replicated tables take a new one only at their next check (every 60 s,
 # zookeeper_session_expiration_check_period); until then inserts into them
-# fail with code 225 (51-56 s after a ZooKeeper restart, measured here). A port
+# fail with code 225 (51-56 s after a ZooKeeper restart, measured here).
+# `kill` is a crash (SIGKILL, nothing flushed, no answer sent): a graceful
+# `stop` of ClickHouse 18.16 keeps serving the HTTP keep-alive connections
+# already open until they go idle, so a busy client drains its work into a
+# stopping server and no insert is ever cut off. `kill clickhouse` leaves
+# ZooKeeper running, as a crashed server would. A port
 # held by some other process, or a failed download, ends with one clear message.
 set -euo pipefail
 
@@ -317,6 +323,16 @@ stop_pid() { # name pidfile
   say "$1 killed after 30 s"
 }
 
+kill_pid() { # name pidfile: SIGKILL and wait until it is gone
+  local pf="$2"
+  if ! pid_alive "$pf"; then rm -f "$pf"; say "$1 not running"; return 0; fi
+  local pid; pid=$(cat "$pf")
+  kill -9 "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$pf"
+  say "$1 killed"
+}
+
 status() {
   local rc=0
   if pid_alive "$KAFKA_DIR/kafka.pid"; then echo "kafka: running (pid $(cat "$KAFKA_DIR/kafka.pid"), 127.0.0.1:$KAFKA_PORT)"; else echo "kafka: stopped"; rc=1; fi
@@ -342,6 +358,14 @@ case "$cmd" in
     case "$which" in all|zookeeper|clickhouse) stop_pid zookeeper "$ZK_DIR/zookeeper.pid" ;; esac
     ;;
   restart) "$0" stop "$which"; "$0" start "$which" ;;
+  kill) # one service, as a crash; `all` kills none (say which)
+    case "$which" in
+      kafka) kill_pid kafka "$KAFKA_DIR/kafka.pid" ;;
+      clickhouse) kill_pid clickhouse "$CH_DIR/clickhouse.pid" ;;
+      zookeeper) kill_pid zookeeper "$ZK_DIR/zookeeper.pid" ;;
+      *) die "kill needs a service: kafka | zookeeper | clickhouse" ;;
+    esac
+    ;;
   status) status ;;
-  *) die "usage: scripts/services.sh install|start|stop|restart|status [kafka|zookeeper|clickhouse]" ;;
+  *) die "usage: scripts/services.sh install|start|stop|restart|kill|status [kafka|zookeeper|clickhouse]" ;;
 esac

@@ -263,7 +263,8 @@ export const PRIVATE = {
   },
 };
 
-export function privateServices(command: 'start' | 'stop' | 'restart', which: 'kafka' | 'clickhouse'): Promise<void> {
+/** `kill` is a crash (SIGKILL): see scripts/services.sh. */
+export function privateServices(command: 'start' | 'stop' | 'restart' | 'kill', which: 'kafka' | 'clickhouse'): Promise<void> {
   return new Promise((resolve, reject) => {
     const p = spawn('bash', [SERVICES, command, which], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...PRIVATE.env } });
     p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`private services.sh ${command} ${which} exited ${code}`))));

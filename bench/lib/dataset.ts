@@ -5,8 +5,10 @@
  * without a trailing newline, about 200 bytes, 11 columns of mixed types.
  * The same i always gives the same bytes (seeded PRNG), ids are i + 1, so a
  * table holding the run is complete exactly when uniqExact(id) = N.
- * `createTableSql(name)` is the matching MergeTree table; it must stay
- * parseable by ClickHouse 18.16 (no LowCardinality, no codecs, no settings
+ * `createTableSql(name, engine)` is the matching MergeTree table, or with
+ * engine 'replicated' the same table as ReplicatedMergeTree (which needs a
+ * server with <zookeeper> and the {shard}/{replica} macros, as
+ * scripts/services.sh configures); it must stay parseable by ClickHouse 18.16 (no LowCardinality, no codecs, no settings
  * newer than 2018) because that is the server these machines run.
  */
 
@@ -30,9 +32,10 @@ export const COLUMN_NAMES = 'ts, id, user_id, event_type, country, status, durat
  * Sorting by (event_type, ts) is what dashboards over such events filter on;
  * id last makes the key unique so ORDER BY is deterministic.
  */
-export function createTableSql(name: string): string {
+export function createTableSql(name: string, engine: 'plain' | 'replicated' = 'plain'): string {
+  const engineSql = engine === 'plain' ? 'MergeTree' : `ReplicatedMergeTree('/clickhouse/tables/{shard}/${name}', '{replica}')`;
   return `CREATE TABLE ${name} (${COLUMNS}
-) ENGINE = MergeTree
+) ENGINE = ${engineSql}
 PARTITION BY toYYYYMM(ts)
 ORDER BY (event_type, ts, id)`;
 }
