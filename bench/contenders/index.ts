@@ -17,46 +17,9 @@ import { chQuery, ident } from '../lib/clickhouse.js';
 import { COLUMNS, COLUMN_NAMES } from '../lib/dataset.js';
 import { spawnLogged } from '../lib/spawn.js';
 import { sinker, sinkerBinary } from './sinker.js';
+import type { Contender, Exit, RunContext } from './types.js';
 
-export interface RunContext {
-  repoRoot: string;
-  benchDist: string;
-  /** sluice's CLI entry, <repo>/dist/cli/index.js unless BENCH_SLUICE_CLI points elsewhere. */
-  sluiceCli: string;
-  brokers: string;
-  clickhouseUrl: string;
-  topic: string;
-  partitions: number;
-  table: string;
-  group: string;
-  logFile: string;
-  stopGraceMs: number;
-}
-
-export interface Running {
-  /** Root of the consumer's process tree; absent when the consumer runs inside ClickHouse. */
-  pid?: number;
-  /** Resolves when the root process exits (never, for in-server consumers). */
-  exited: Promise<Exit>;
-  /** Last lines the process wrote, for failure reports. */
-  tail(): string;
-  /** CPU seconds measured exactly by the contender itself, if it can (the pipe can). */
-  exactCpuS?(): number | undefined;
-  stop(): Promise<void>;
-}
-
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-export interface Contender {
-  name: string;
-  describe: string;
-  /** Undefined when runnable; otherwise the status to record, e.g. "not built: …". */
-  precheck(ctx: RunContext): Promise<string | undefined>;
-  start(ctx: RunContext): Promise<Running>;
-}
+export type { Contender, Exit, RunContext, Running } from './types.js';
 
 /**
  * The sluice-tuned run, fitted to a 2-core box draining a backlog: two

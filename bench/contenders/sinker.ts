@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { chQuery } from '../lib/clickhouse.js';
 import { COLUMNS } from '../lib/dataset.js';
 import { spawnLogged } from '../lib/spawn.js';
-import type { Contender, RunContext } from './index.js';
+import type { Contender, RunContext } from './types.js';
 
 export const NOT_AVAILABLE = 'not available: set BENCH_SINKER_BIN to a clickhouse_sinker binary built from its public source';
 

@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import type { Exit, RunContext, Running } from '../contenders/index.js';
+import type { Exit, RunContext, Running } from '../contenders/types.js';
 
 export interface Logged {
   running: Omit<Running, 'stop'>;
