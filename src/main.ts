@@ -44,7 +44,8 @@ import { createKafka } from './kafka/source.js';
 import { sampleRecent, type SampleResult } from './kafka/sample.js';
 
 export interface Sink {
-  start(): Promise<void>;
+  /** `checkOnly` (sluice check): every start-up check, then return — without joining the group. */
+  start(opts?: { checkOnly?: boolean }): Promise<void>;
   stop(): Promise<boolean>;
   live(): HealthReport;
   ready(): HealthReport;
@@ -120,13 +121,19 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     },
     live,
     ready,
-    async start() {
+    async start(opts = {}) {
       // A kafkajs without sluice's patch decodes many-header records in
       // quadratic time: one such record would stall its partition for good.
       const unpatched = await kafkajsPatchProblem();
       if (unpatched !== undefined) throw new ConfigError('kafkajs', unpatched);
       features = await checkClickHouse(writer, { url: config.clickhouseUrl, database: config.clickhouseDatabase, tables: config.tables.values() });
       await encoders.load();
+      if (opts.checkOnly) {
+        // Joining the group would make running replicas rebalance (and take
+        // records) for a check: the topics are looked at from the side.
+        await checkKafka(config, config.topics);
+        return;
+      }
       jobs.push(every(config.schemaCheckMs, () => encoders.checkAll().catch((err: unknown) => log.debug('schema.check_failed', { error: errorMessage(err) }))));
       log.info('clickhouse.connected', { url: redactUrl(config.clickhouseUrl), version: features.version, features, insertFormat: encoders.insertLayout });
       source = createSource(config, log, {

@@ -104,7 +104,7 @@ export async function runCommand(args: readonly string[], opts: { check: boolean
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   try {
-    await sink.start();
+    await sink.start({ checkOnly: opts.check });
   } catch (err) {
     const code = err instanceof ConfigError ? 2 : 1;
     process.stderr.write(`sluice: ${err instanceof ConfigError ? 'configuration error: ' : ''}${errorMessage(err)}\n`);

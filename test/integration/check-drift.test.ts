@@ -58,6 +58,8 @@ describe('sluice check: schema drift', () => {
     expect(await committedTotal(group, topic)).toBe(0);
     const groups = await withAdmin(async (admin) => (await admin.listGroups()).groups.map((g) => g.groupId));
     expect(groups.filter((g) => g.startsWith('sluice-check-sample-'))).toEqual([]);
+    // check never joined the sink's group: running replicas are not made to rebalance.
+    expect(groups).not.toContain(group);
 
     for (const sql of statements) await client().command({ query: sql.replace(/;$/, '') });
     const sink = startSink(env);
