@@ -23,7 +23,7 @@
  * may import dlq/, formats/, clickhouse/, kafka/, ops/ and the base.
  */
 import PQueue from 'p-queue';
-import type { BatchLimits, SourceRecord } from './batcher.js';
+import { recordBytes, type BatchLimits, type SourceRecord } from './batcher.js';
 import type { TopicPartition } from '../kafka/source.js';
 
 export type { TopicPartition };
@@ -71,7 +71,7 @@ export class Pipeline {
   /** Ends of the batches previous owners recorded (cut intents), for the partitions' next workers. */
   private readonly cutIntents = new Map<string, number>();
   /** While the cut intents of a new assignment are read: deliveries held back, in order. */
-  private held: { generation: number; deliveries: Array<{ topic: string; partition: number; records: readonly SourceRecord[]; highWatermark: number | undefined }> } | undefined;
+  private held: { generation: number; bytes: number; deliveries: Array<{ topic: string; partition: number; records: readonly SourceRecord[]; highWatermark: number | undefined }> } | undefined;
   private readonly insertQueue: PQueue;
   /** One routine retry line per partition and operation every 30 s. */
   private readonly logLimit = new LogRateLimit(30_000);
@@ -90,7 +90,7 @@ export class Pipeline {
 
   /** Bytes held by all partitions; what SLUICE_MAX_BUFFER_BYTES caps. */
   get bufferedBytes(): number {
-    let total = 0;
+    let total = this.held?.generation === this.generation ? this.held.bytes : 0;
     for (const w of this.workers.values()) total += w.bytes;
     return total;
   }
@@ -132,6 +132,15 @@ export class Pipeline {
       // The first fetches of an assignment wait for its cut intents (a few
       // ms): a worker created before them would cut its first batch wrong.
       this.held.deliveries.push({ topic, partition, records, highWatermark });
+      // Held bytes count against the cap like any others: a slow read of
+      // the intents must not let fetching run past it.
+      for (const r of records) this.held.bytes += recordBytes(r);
+      const key = `${topic}:${partition}`;
+      if (this.bufferedBytes >= this.deps.maxBufferBytes && !this.paused.has(key)) {
+        this.paused.set(key, { topic, partition });
+        this.deps.pause([{ topic, partition }]);
+      }
+      this.updateGauges();
       return;
     }
     const key = `${topic}:${partition}`;
@@ -220,7 +229,7 @@ export class Pipeline {
    */
   holdUntil(generation: number, ready: Promise<void>): void {
     if (generation !== this.generation) return;
-    this.held = { generation, deliveries: [] };
+    this.held = { generation, bytes: 0, deliveries: [] };
     void ready.then(() => {
       const held = this.held;
       if (!held || held.generation !== this.generation) return;

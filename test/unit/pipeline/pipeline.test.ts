@@ -388,6 +388,28 @@ describe('Pipeline: failures are retried, never skipped', () => {
   });
 });
 
+describe('Pipeline: deliveries held for cut intents', () => {
+  it('count against the cap and pause their partition while held, then go on in order', async () => {
+    const CAP = 10 * RECORD_BYTES;
+    const h = harness({ maxRows: 100, maxBufferBytes: CAP, insertConcurrency: 1 });
+    let release!: () => void;
+    h.pipeline.holdUntil(h.pipeline.currentGeneration, new Promise<void>((r) => (release = r)));
+    h.deliver(0, seq(0, 6).map((o) => rec(0, o)));
+    expect(h.pauses).toEqual([]);
+    h.deliver(0, seq(6, 12).map((o) => rec(0, o)));
+    // 12 records held: over the cap, so partition 0 is paused although no worker has them yet.
+    expect(h.pipeline.bufferedBytes).toBe(12 * RECORD_BYTES);
+    expect(h.pauses).toEqual([[0]]);
+    release();
+    await until(() => h.pipeline.bufferedBytes === 12 * RECORD_BYTES && h.delivered.get(0)?.length === 12, 'handed to the worker');
+    await new Promise((r) => setImmediate(r));
+    h.clock.now += 1000; // the batch's age: it seals
+    h.pipeline.tick();
+    await until(() => h.ch.offsets(0).length === 12, 'the held records written');
+    expect(h.ch.offsets(0)).toEqual(seq(0, 12));
+  });
+});
+
 describe('Pipeline: backpressure', () => {
   it('pauses at the cap, holds at most one delivered chunk over it, and resumes after the insert is released', async () => {
     const CAP = 10 * RECORD_BYTES;
