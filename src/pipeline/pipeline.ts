@@ -19,7 +19,8 @@
  *
  * Stage: pipeline/ owns the journey of a partition's records between fetch
  * and commit: batching (batcher.ts), the per-partition write path
- * (worker.ts), in-order commits (committer.ts) and backpressure (here). It
+ * (worker.ts, with its insert-step.ts and dead-letter-step.ts), in-order
+ * commits (committer.ts) and backpressure (here). It
  * may import dlq/, formats/, clickhouse/, kafka/, ops/ and the base.
  */
 import PQueue from 'p-queue';

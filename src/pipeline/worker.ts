@@ -29,14 +29,16 @@ import { PRECHECK_MESSAGES, precheck } from '../formats/encoder.js';
 import type { EncodedBatch, TableEncoder } from '../formats/batch.js';
 import type { InsertBody } from '../clickhouse/writer.js';
 import type { InsertIdentity } from '../clickhouse/features.js';
-import { AbortedError, ClickHouseError, InvalidRowError, SluiceError, errorMessage } from '../errors.js';
+import { AbortedError, ClickHouseError, InvalidRowError, errorMessage } from '../errors.js';
 import { insertIsolating } from '../dlq/isolate.js';
 import type { EventTally, LogRateLimit, Logger } from '../ops/log.js';
 import { errorTag } from '../ops/redact.js';
 import type { Metrics } from '../ops/metrics.js';
-import { retry, sleep, type BackoffOptions, type Wakeup } from '../retry.js';
-import { classifyClickHouseError } from '../clickhouse/errors.js';
+import { sleep, type BackoffOptions, type Wakeup } from '../retry.js';
 import type { DeadLetter, DeadLetterSink } from '../dlq/dead-letters.js';
+import { sendDeadLetters } from './dead-letter-step.js';
+import { insertWithRetry } from './insert-step.js';
+import type { StepContext } from './step.js';
 
 export type { DeadLetter, DeadLetterSink };
 
@@ -87,6 +89,8 @@ export class PartitionWorker {
   private encoded: { encoder: TableEncoder; batch: EncodedBatch; index: Map<SourceRecord, number> | undefined } | undefined;
   /** The rows' Kafka metadata columns (topic, partition): one object for the worker's life. */
   private readonly origin: { readonly topic: string; readonly partition: number };
+  /** What the insert and dead-letter steps need of this worker. */
+  private readonly step: StepContext;
 
   constructor(
     readonly topic: string,
@@ -102,6 +106,7 @@ export class PartitionWorker {
     this.batcher = new Batcher(topic, partition, deps.limits, cutAt);
     this.log = deps.log.child({ topic, partition, table });
     this.signal = AbortSignal.any([deps.signal, this.abandonment.signal]);
+    this.step = { topic, partition, table, key: this.key, log: this.log, signal: this.signal, stall: (r) => this.stall(r), deps };
   }
 
   /** Stall reports of an abandoned worker would describe a partition it no longer owns. */
@@ -362,115 +367,12 @@ export class PartitionWorker {
     this.stall(reason);
   }
 
-  private async deadLetter(letters: DeadLetter[], meta: Record<string, unknown>): Promise<void> {
-    const sink = this.deps.deadLetters!;
-    // Shared by every attempt: a retry resumes after the letters already acknowledged.
-    const progress = { sent: 0 };
-    let stalled = false;
-    const { truncated } = await retry(() => sink.send({ topic: this.topic, partition: this.partition, table: this.table }, letters, progress), {
-      ...this.deps.backoff,
-      what: 'dead-letter produce',
-      signal: this.signal,
-      classify: (err) => classifyKafka(err),
-      onRetry: (err, attempt, delayMs) => {
-        this.deps.metrics.retries.inc({ operation: 'dead_letter', kind: err.kind });
-        const fields = { ...meta, error: err.message, kind: err.kind, attempt, delayMs, sent: progress.sent, of: letters.length };
-        // A produce the broker refuses outright, or one failing for a while,
-        // holds the partition: say so where on-call looks (/readyz, error log).
-        if ((err.kind === 'fatal' || attempt >= 3) && !stalled) {
-          this.log.error('dlq.produce_failing', fields);
-          stalled = true;
-          this.stall(`dead-letter produce failing ${errorTag(err)}`);
-        } else {
-          const extra = this.deps.logLimit.admit(`${this.key}:dlq`);
-          if (extra) this.log.warn('dlq.retry', { ...fields, ...extra });
-        }
-      },
-    });
-    if (stalled) this.stall(undefined);
-    for (const l of letters) {
-      this.deps.metrics.recordsDeadLettered.inc({ topic: this.topic, table: this.table, reason: l.reason });
-      this.deps.deadLetterTally.add({ topic: this.topic, table: this.table, reason: l.reason });
-    }
-    if (truncated > 0) this.deps.metrics.deadLettersTruncated.inc({ topic: this.topic }, truncated);
-    // Counted by metrics and summarised by main.ts every minute (dlq.summary); per batch only at debug.
-    this.log.debug('dlq.sent', { ...meta, deadLetters: letters.length, truncated, offsets: letters.slice(0, 20).map((l) => l.record.offset) });
+  private deadLetter(letters: DeadLetter[], meta: Record<string, unknown>): Promise<void> {
+    return sendDeadLetters(this.step, this.deps.deadLetters!, letters, meta);
   }
 
-  /** One slice as one INSERT, retrying everything but data errors. */
-  private async insertWithRetry(slice: readonly SourceRecord[]): Promise<void> {
-    const { metrics } = this.deps;
-    let stalled = false;
-    let bytes = 0;
-    await retry(
-      () =>
-        this.deps.insertQueue.add(async () => {
-          // Per attempt: after a schema change the rows are encoded anew.
-          const encoded = this.bodyFor(slice);
-          bytes = encoded.bytes;
-          const rows = { topic: this.topic, partition: this.partition, firstOffset: slice[0]!.offset, lastOffset: slice[slice.length - 1]!.offset, chunks: encoded.body.chunks };
-          const started = Date.now();
-          metrics.inflightInserts.inc();
-          try {
-            await this.deps.insert(this.table, encoded.body, rows);
-          } finally {
-            metrics.inflightInserts.dec();
-          }
-          const done = Date.now();
-          metrics.insertDuration.observe({ table: this.table }, (done - started) / 1000);
-          metrics.endToEndLatency.observe({ table: this.table }, Math.max(0, done - slice[0]!.timestamp) / 1000);
-        }),
-      {
-        ...this.deps.backoff,
-        what: 'insert',
-        signal: this.signal,
-        classify: (err) => {
-          const e = classifyClickHouseError(err);
-          // The insert named a column the table no longer has: the schema
-          // changed under us. Read it again and retry soon, not at the
-          // slow pace of errors a person must fix.
-          if (e.code === NO_SUCH_COLUMN_IN_TABLE || e.code === UNKNOWN_IDENTIFIER) {
-            void this.refreshSchema();
-            return new ClickHouseError('transient', e.message, e.code, e.row, { cause: err });
-          }
-          return e;
-        },
-        wake: this.deps.wake,
-        onRetry: (err, attempt, delayMs) => {
-          metrics.retries.inc({ operation: 'insert', kind: err.kind });
-          const fields = { firstOffset: slice[0]!.offset, rows: slice.length, error: err.message, code: err.code, kind: err.kind, attempt, delayMs };
-          if (err.kind === 'fatal' && !stalled) {
-            // Credentials, a missing table: a person must act. Once per stall;
-            // the retries go on quietly (metrics, /readyz) until it is fixed.
-            this.log.error('insert.failing', fields);
-          } else {
-            // Transient (network, overload, a restart): heals by itself.
-            const extra = this.deps.logLimit.admit(`${this.key}:insert`);
-            if (extra) this.log.warn('insert.retry', { ...fields, ...extra });
-          }
-          if (err.kind === 'fatal' || attempt >= 3) {
-            stalled = true;
-            this.stall(`insert failing ${errorTag(err)}`);
-          }
-        },
-      },
-    );
-    if (stalled) this.stall(undefined);
-    metrics.recordsInserted.inc({ topic: this.topic, table: this.table }, slice.length);
-    metrics.bytesInserted.inc({ topic: this.topic, table: this.table }, bytes);
-    metrics.batchesInserted.inc({ topic: this.topic, table: this.table });
-    metrics.batchRows.observe({ table: this.table }, slice.length);
+  /** One slice as one INSERT, retrying everything but data errors (insert-step.ts). */
+  private insertWithRetry(slice: readonly SourceRecord[]): Promise<void> {
+    return insertWithRetry(this.step, slice, (s) => this.bodyFor(s), () => void this.refreshSchema());
   }
-}
-
-
-const NO_SUCH_COLUMN_IN_TABLE = 16;
-const UNKNOWN_IDENTIFIER = 47;
-
-function classifyKafka(err: unknown) {
-  // kafkajs marks its errors `retriable`; anything else from the producer
-  // (e.g. a broker that vanished mid-request) is worth retrying as well.
-  const e = err as { retriable?: unknown; message?: unknown };
-  const kind = e && e.retriable === false ? 'fatal' : 'transient';
-  return new SluiceError(kind, errorMessage(err), { cause: err });
 }
