@@ -34,7 +34,7 @@ import { TableEncoders } from './formats/tables.js';
 import { redactUrl } from './ops/redact.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { Pipeline } from './pipeline/pipeline.js';
-import { retry, Wakeup } from './retry.js';
+import { retry, within, Wakeup } from './retry.js';
 import { startStatusServer, type HealthReport, type StatusServer } from './ops/server.js';
 import { createSource, type Source } from './kafka/source.js';
 import { createWriter, type Writer, type WriterOptions } from './clickhouse/writer.js';
@@ -256,17 +256,6 @@ export async function sampleDrift(config: Config, log: Logger, perPartition: num
   } finally {
     await admin.disconnect().catch(() => {});
     await writer.close();
-  }
-}
-
-/** Runs `work`; true if it finished within `ms`, false if the time ran out first (work is then left running). */
-async function within(ms: number, work: () => Promise<void>): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([work().then(() => true as const), deadline]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

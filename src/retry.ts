@@ -110,3 +110,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** Runs `work`; true if it finished within `ms`, false if the time ran out first (the work is then left running). */
+export async function within(ms: number, work: () => Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work().then(() => true as const), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -34,7 +34,7 @@ import type { InsertBody } from '../clickhouse/writer.js';
 import type { TableEncoder } from '../formats/batch.js';
 import { LogRateLimit, type EventTally, type Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { BackoffOptions, Wakeup } from '../retry.js';
+import { within, type BackoffOptions, type Wakeup } from '../retry.js';
 import { PartitionWorker, type DeadLetterSink } from './worker.js';
 
 export interface PipelineDeps {
@@ -253,12 +253,9 @@ export class Pipeline {
    */
   async settle(ms: number): Promise<boolean> {
     for (const w of this.workers.values()) w.sealNow();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
     try {
-      return await Promise.race([Promise.all([...this.workers.values()].map((w) => w.idle())).then(() => true as const), timeout]);
+      return await within(ms, () => Promise.all([...this.workers.values()].map((w) => w.idle())));
     } finally {
-      clearTimeout(timer);
       this.updateGauges();
     }
   }
