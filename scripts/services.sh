@@ -7,6 +7,7 @@
 #   scripts/services.sh restart [kafka|zookeeper|clickhouse]
 #   scripts/services.sh kill    [kafka|zookeeper|clickhouse]   SIGKILL: a crash, for fault tests
 #   scripts/services.sh status
+#   scripts/services.sh start|stop|kill mirrormaker   MirrorMaker 2 (LOCAL_MM2_* below; never part of `all`)
 #
 # Contract: idempotent (start on a running service is a no-op, stop on a
 # stopped one too); everything lives under .local/ (git-ignored), never in
@@ -56,6 +57,14 @@ KAFKA_SASL_SSL_PORT="${LOCAL_KAFKA_SASL_SSL_PORT:-}"
 # Optional https port for ClickHouse (same kind of throwaway CA, under .../clickhouse/tls).
 CH_HTTPS_PORT="${LOCAL_CH_HTTPS_PORT:-}"
 KAFKA_HEAP="${LOCAL_KAFKA_HEAP:--Xms256m -Xmx768m}"
+# MirrorMaker 2 (dedicated mode) replicating cluster "P" (LOCAL_MM2_SOURCE,
+# host:port) into cluster "B" (LOCAL_MM2_TARGET) for the failover test:
+# topics matching LOCAL_MM2_TOPICS, every group's offsets as checkpoints and
+# synced offsets; LOCAL_MM2_POLICY is default (B names P's "t" "P.t") or
+# identity (same name). Its state and log live in $STATE/mirrormaker.
+MM2_LIBS="$ROOT/.local/mirrormaker-libs"
+MM2_DIR="$STATE/mirrormaker"
+MM2_HEAP="${LOCAL_MM2_HEAP:--Xms64m -Xmx256m}"
 
 say() { printf 'services: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -333,6 +342,72 @@ kill_pid() { # name pidfile: SIGKILL and wait until it is gone
   say "$1 killed"
 }
 
+install_mirrormaker() {
+  [ -f "$MM2_LIBS/.complete" ] && return 0
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch the MirrorMaker 2 jars"
+  say "fetching the MirrorMaker 2 jars from Maven Central"
+  rm -rf "$MM2_LIBS"
+  mkdir -p "$MM2_LIBS"
+  if ! mvn -q -B -f "$ROOT/scripts/mirrormaker-pom.xml" dependency:copy-dependencies \
+        -DoutputDirectory="$MM2_LIBS" >"$ROOT/.local/mirrormaker-mvn.log" 2>&1; then
+    tail -20 "$ROOT/.local/mirrormaker-mvn.log" >&2
+    die "downloading the MirrorMaker 2 jars failed (see .local/mirrormaker-mvn.log)"
+  fi
+  touch "$MM2_LIBS/.complete"
+}
+
+start_mirrormaker() {
+  if pid_alive "$MM2_DIR/mm2.pid"; then say "mirrormaker already running (pid $(cat "$MM2_DIR/mm2.pid"))"; return 0; fi
+  [ -n "${LOCAL_MM2_SOURCE:-}" ] && [ -n "${LOCAL_MM2_TARGET:-}" ] || die "start mirrormaker needs LOCAL_MM2_SOURCE and LOCAL_MM2_TARGET (host:port of clusters P and B)"
+  local policy
+  case "${LOCAL_MM2_POLICY:-default}" in
+    default) policy=org.apache.kafka.connect.mirror.DefaultReplicationPolicy ;;
+    identity) policy=org.apache.kafka.connect.mirror.IdentityReplicationPolicy ;;
+    *) die "LOCAL_MM2_POLICY must be default or identity, not '${LOCAL_MM2_POLICY}'" ;;
+  esac
+  install_mirrormaker
+  mkdir -p "$MM2_DIR"
+  # Intervals of a second or two: the test waits for replication, checkpoints
+  # and synced offsets instead of sleeping. Every internal topic has one
+  # replica (single-broker clusters).
+  cat >"$MM2_DIR/mm2.properties" <<EOF
+clusters=P, B
+P.bootstrap.servers=$LOCAL_MM2_SOURCE
+B.bootstrap.servers=$LOCAL_MM2_TARGET
+P->B.enabled=true
+B->P.enabled=false
+P->B.topics=${LOCAL_MM2_TOPICS:-.*}
+P->B.groups=.*
+replication.policy.class=$policy
+replication.factor=1
+checkpoints.topic.replication.factor=1
+heartbeats.topic.replication.factor=1
+offset-syncs.topic.replication.factor=1
+offset.storage.replication.factor=1
+status.storage.replication.factor=1
+config.storage.replication.factor=1
+tasks.max=1
+refresh.topics.interval.seconds=2
+refresh.groups.interval.seconds=2
+emit.checkpoints.interval.seconds=1
+sync.group.offsets.enabled=true
+sync.group.offsets.interval.seconds=1
+sync.topic.configs.enabled=false
+sync.topic.acls.enabled=false
+EOF
+  # The properties file comes before --clusters (dedicated mode takes it as
+  # its one positional argument); only the flows into B run here.
+  # shellcheck disable=SC2086
+  nohup java $MM2_HEAP -XX:+UseSerialGC -Djava.awt.headless=true \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dorg.slf4j.simpleLogger.showDateTime=true \
+    -cp "$MM2_LIBS/*" org.apache.kafka.connect.mirror.MirrorMaker "$MM2_DIR/mm2.properties" --clusters B \
+    >"$MM2_DIR/mm2.log" 2>&1 </dev/null &
+  echo $! >"$MM2_DIR/mm2.pid"
+  sleep 2
+  pid_alive "$MM2_DIR/mm2.pid" || { tail -30 "$MM2_DIR/mm2.log" >&2; die "mirrormaker exited during start-up (log: $MM2_DIR/mm2.log)"; }
+  say "mirrormaker running ($LOCAL_MM2_SOURCE -> $LOCAL_MM2_TARGET, ${LOCAL_MM2_POLICY:-default} policy)"
+}
+
 status() {
   local rc=0
   if pid_alive "$KAFKA_DIR/kafka.pid"; then echo "kafka: running (pid $(cat "$KAFKA_DIR/kafka.pid"), 127.0.0.1:$KAFKA_PORT)"; else echo "kafka: stopped"; rc=1; fi
@@ -344,15 +419,17 @@ status() {
 }
 
 cmd="${1:-status}"; which="${2:-all}"
-case "$which" in all|kafka|zookeeper|clickhouse) ;; *) die "unknown service '$which' (kafka | zookeeper | clickhouse)";; esac
+case "$which" in all|kafka|zookeeper|clickhouse|mirrormaker) ;; *) die "unknown service '$which' (kafka | zookeeper | clickhouse | mirrormaker)";; esac
 case "$cmd" in
-  install) install_clickhouse; install_kafka ;;
+  install) install_clickhouse; install_kafka; install_mirrormaker ;;
   start) # ZooKeeper before ClickHouse, which connects to it at start
     case "$which" in all|kafka) start_kafka ;; esac
     case "$which" in all|zookeeper|clickhouse) start_zookeeper ;; esac
     case "$which" in all|clickhouse) start_clickhouse ;; esac
+    case "$which" in mirrormaker) start_mirrormaker ;; esac
     ;;
   stop) # ClickHouse before ZooKeeper, so that it never runs without it for long
+    case "$which" in mirrormaker) stop_pid mirrormaker "$MM2_DIR/mm2.pid" ;; esac
     case "$which" in all|kafka) stop_pid kafka "$KAFKA_DIR/kafka.pid" ;; esac
     case "$which" in all|clickhouse) stop_pid clickhouse "$CH_DIR/clickhouse.pid" ;; esac
     case "$which" in all|zookeeper|clickhouse) stop_pid zookeeper "$ZK_DIR/zookeeper.pid" ;; esac
@@ -363,6 +440,7 @@ case "$cmd" in
       kafka) kill_pid kafka "$KAFKA_DIR/kafka.pid" ;;
       clickhouse) kill_pid clickhouse "$CH_DIR/clickhouse.pid" ;;
       zookeeper) kill_pid zookeeper "$ZK_DIR/zookeeper.pid" ;;
+      mirrormaker) kill_pid mirrormaker "$MM2_DIR/mm2.pid" ;;
       *) die "kill needs a service: kafka | zookeeper | clickhouse" ;;
     esac
     ;;
