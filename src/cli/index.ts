@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * cli — the process entry point: `sluice run | check | replay | offsets | version`.
+ * cli — the process entry point: `sluice run | check | replay | offsets | failover | version`.
  *
  * Stage: cli/ is the top of the house. One file per command (run.ts for run
  * and check, replay.ts, offsets.ts) does argument parsing (args.ts, through
@@ -23,6 +23,7 @@ usage:
   sluice check [--sample N]  validate the configuration, reach Kafka and ClickHouse, report schema drift, exit
   sluice replay [options]    re-insert dead-lettered records (sluice replay --help)
   sluice offsets <command>   lag | find | reset (sluice offsets --help)
+  sluice failover [options]  resume a consumer group on a MirrorMaker 2 backup cluster (sluice failover --help)
   sluice version
 `;
 
@@ -41,6 +42,10 @@ async function main(argv: string[]): Promise<number> {
     case 'offsets': {
       const { offsetsCommand } = await import('./offsets.js');
       return offsetsCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env });
+    }
+    case 'failover': {
+      const { failoverCommand } = await import('./failover.js');
+      return failoverCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), env: process.env });
     }
     case 'version':
     case '--version':

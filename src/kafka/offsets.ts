@@ -118,7 +118,7 @@ export function explainKafkaError(err: unknown, brokers: string[]): SluiceError 
   return new SluiceError('fatal', `Kafka request failed: ${root ? root.message : errorMessage(err)}`, { cause: err });
 }
 
-async function requireTopic(admin: Admin, topics: string[]): Promise<void> {
+export async function requireTopic(admin: Admin, topics: string[]): Promise<void> {
   const known = new Set(await admin.listTopics());
   const missing = topics.filter((t) => !known.has(t));
   if (missing.length > 0) {
@@ -126,17 +126,17 @@ async function requireTopic(admin: Admin, topics: string[]): Promise<void> {
   }
 }
 
-interface Marks {
+export interface Marks {
   low: number;
   high: number;
 }
 
-async function watermarks(admin: Admin, topic: string): Promise<Map<number, Marks>> {
+export async function watermarks(admin: Admin, topic: string): Promise<Map<number, Marks>> {
   const rows = await admin.fetchTopicOffsets(topic);
   return new Map(rows.map((r) => [r.partition, { low: Number(r.low), high: Number(r.high) }]));
 }
 
-async function committedOffsets(admin: Admin, group: string, topic: string): Promise<Map<number, number | null>> {
+export async function committedOffsets(admin: Admin, group: string, topic: string): Promise<Map<number, number | null>> {
   const [entry] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
   // Kafka answers -1 for a partition the group never committed.
   return new Map((entry?.partitions ?? []).map((p) => [p.partition, Number(p.offset) >= 0 ? Number(p.offset) : null]));
@@ -182,10 +182,10 @@ export async function groupLag(
     }
   }
 
-  const stamps = await recordTimestamps(client, wanted);
+  const stamps = await peekRecords(client, wanted);
   const t = now();
   for (const { row, topic, partition } of wanted) {
-    const ts = stamps.get(`${topic}:${partition}`) ?? null;
+    const ts = stamps.get(`${topic}:${partition}`)?.timestamp ?? null;
     row.lastCommittedTimestamp = ts;
     // Caught up is no time behind, however old the last record is: an idle
     // topic must not read as a consumer hours late at 11 p.m.
@@ -194,18 +194,26 @@ export async function groupLag(
   return rows;
 }
 
+/** What `peekRecords` reads of a record: enough to recognise it on another cluster. */
+export interface PeekedRecord {
+  readonly timestamp: number;
+  /** The key's bytes as latin1 text (exact for any bytes), null for a record without key. */
+  readonly key: string | null;
+}
+
 /**
- * Timestamps of the records at the given offsets, read by a throwaway
- * consumer group (kafkajs has no group-less fetch). A key is missing or null
- * when the offset holds no data record (a transaction marker, a compacted
- * record) or nothing arrived within `timeoutMs`.
+ * The records at the given offsets (timestamp and key), read by a throwaway
+ * consumer group (kafkajs has no group-less fetch), keyed `topic:partition`.
+ * A key is missing or null when the offset holds no data record (a
+ * transaction marker, a compacted record) or nothing arrived within
+ * `timeoutMs`.
  */
-async function recordTimestamps(
+export async function peekRecords(
   client: OffsetsClient,
   targets: Array<{ topic: string; partition: number; offset: number }>,
   timeoutMs = 15_000,
-): Promise<Map<string, number | null>> {
-  const found = new Map<string, number | null>();
+): Promise<Map<string, PeekedRecord | null>> {
+  const found = new Map<string, PeekedRecord | null>();
   if (targets.length === 0) return found;
   const wanted = new Map(targets.map((t) => [`${t.topic}:${t.partition}`, t.offset]));
   const groupId = `sluice-offsets-peek-${randomUUID()}`;
@@ -213,11 +221,11 @@ async function recordTimestamps(
 
   let finish = () => {};
   const allFound = new Promise<void>((resolve) => (finish = resolve));
-  const settle = (topic: string, partition: number, offset: number, timestamp: number | null) => {
+  const settle = (topic: string, partition: number, offset: number, record: PeekedRecord | null) => {
     const key = `${topic}:${partition}`;
     const want = wanted.get(key);
     if (want === undefined || found.has(key) || offset < want) return;
-    found.set(key, offset === want ? timestamp : null);
+    found.set(key, offset === want ? record : null);
     if (found.size === wanted.size) finish();
   };
   // A fetch holding only control records never reaches eachBatch.
@@ -236,7 +244,10 @@ async function recordTimestamps(
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         const first = batch.messages[0];
-        if (first) settle(batch.topic, batch.partition, Number(first.offset), Number(first.timestamp));
+        if (first) {
+          const record = { timestamp: Number(first.timestamp), key: first.key ? first.key.toString('latin1') : null };
+          settle(batch.topic, batch.partition, Number(first.offset), record);
+        }
       },
     });
     for (const t of targets) consumer.seek({ topic: t.topic, partition: t.partition, offset: String(t.offset) });
