@@ -65,6 +65,8 @@ export interface Config {
   readonly skipUnknownFields: boolean;
   /** Kafka metadata field → the column it fills (SLUICE_METADATA_COLUMNS); empty: none. */
   readonly metadataColumns: MetadataColumns;
+  /** SLUICE_MIRROR_SOURCE_ALIAS: '' or the MirrorMaker 2 alias whose `<alias>.` prefix rows do not record. */
+  readonly mirrorSourceAlias: string;
 }
 
 /** Every accepted variable with its default ('' = required or empty) and meaning. */
@@ -100,6 +102,7 @@ export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>
   SLUICE_MAX_RECORD_BYTES: { default: '1048576', doc: 'A record whose key + value + headers exceed this is dead-lettered without an insert (1 MiB); header bytes also count against SLUICE_MAX_BUFFER_BYTES.' },
   SLUICE_SKIP_UNKNOWN_FIELDS: { default: 'false', doc: '`true`: drop JSON fields the table has no column for (counted in `sluice_unknown_fields_total`). `false`: such a record is dead-lettered (class `invalid`) — after the table schema is read again, in case a column was just added.' },
   SLUICE_INSERT_FORMAT: { default: 'rowbinary', doc: '`rowbinary`: sluice decodes each JSON record against the table schema and inserts binary rows (RowBinaryWithDefaults where the server has it); a bad value is dead-lettered by itself. `jsoneachrow`: forward the record bytes and let ClickHouse parse them (passthrough).' },
+  SLUICE_MIRROR_SOURCE_ALIAS: { default: '', doc: 'After a failover to a MirrorMaker 2 copy under its default replication policy: the source cluster\'s alias (`P`). A topic read as `P.events` is recorded as `events` in the `_topic` column and in the insert\'s identity (deduplication), so re-read records are the same rows and the same blocks as when read from P. Empty: topics are recorded as read.' },
   SLUICE_METADATA_COLUMNS: { default: DEFAULT_METADATA_COLUMNS_TEXT, doc: 'Kafka metadata columns: `field:column` pairs (fields `topic`, `partition`, `offset`, `timestamp`, `key`, `headers`), or `none`. A target table\'s column with such a name is filled from the Kafka record, not from the payload (a payload field of that name is ignored); fields left out are ordinary payload columns. Typed rows only: with `jsoneachrow`, a table that has one is refused at start-up.' },
   SLUICE_SCHEMA_CHECK_MS: { default: '15000', doc: 'How often the target tables\' columns are read again, so an ALTER TABLE is picked up without a restart (also read at once when an insert names a column the table lost).' },
   SLUICE_READY_STALL_MS: { default: '60000', doc: '/readyz turns false when a partition has been unable to write for this long.' },
@@ -195,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     insertFormat: insertFormat === 'rowbinary' ? 'typed' : 'passthrough',
     schemaCheckMs: int('SLUICE_SCHEMA_CHECK_MS', get('SLUICE_SCHEMA_CHECK_MS'), 1000, 86_400_000),
     metadataColumns: metadataColumnsFromEnv(env),
+    mirrorSourceAlias: mirrorAlias(get('SLUICE_MIRROR_SOURCE_ALIAS')),
   });
 }
 
@@ -290,6 +294,11 @@ export function configuredDestinations(env: NodeJS.ProcessEnv): { tables: Set<st
   // One table needs no topics; a topic:table map is checked against SLUICE_TOPICS, as the sink does.
   const tables = rawTable.includes(':') ? new Set(tableMap(rawTable, topics).values()) : new Set(tableMap(rawTable, ['_']).values());
   return { tables, topics: new Set(topics) };
+}
+
+function mirrorAlias(raw: string): string {
+  if (raw !== '' && !/^[A-Za-z0-9_-]+$/.test(raw)) throw new ConfigError('SLUICE_MIRROR_SOURCE_ALIAS', `"${raw}" is not a MirrorMaker 2 cluster alias (letters, digits, _ and -)`);
+  return raw;
 }
 
 // A hostname by RFC 1123 labels, or an IP literal (v4 or v6).

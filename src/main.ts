@@ -292,6 +292,7 @@ function pipelineSettings(config: Config) {
     tables: config.tables,
     deadLetterGuard: new RatioGuard(config.dlqMaxRatio, config.dlqWindowMs),
     deadLetterGuardRatio: config.dlqMaxRatio,
+    mirrorSourceAlias: config.mirrorSourceAlias,
   };
 }
 

@@ -57,6 +57,11 @@ export function remoteTopic(topic: string, alias: string, policy: ReplicationPol
   return policy === 'identity' ? topic : `${alias}.${topic}`;
 }
 
+/** The topic on P whose copy `remote` is, under the default policy's `<alias>.` prefix; `remote` itself otherwise. */
+export function sourceTopic(remote: string, alias: string): string {
+  return alias !== '' && remote.startsWith(`${alias}.`) ? remote.slice(alias.length + 1) : remote;
+}
+
 /** The policy under which `topic` from cluster `alias` exists on B (the prefixed name wins), or undefined. */
 export function detectPolicy(topicsOnB: ReadonlySet<string>, topic: string, alias: string): ReplicationPolicy | undefined {
   if (topicsOnB.has(`${alias}.${topic}`)) return 'default';

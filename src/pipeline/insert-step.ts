@@ -39,7 +39,7 @@ export async function insertWithRetry(
         // Per attempt: after a schema change the rows are encoded anew.
         const encoded = bodyFor(slice);
         bytes = encoded.bytes;
-        const rows = { topic: c.topic, partition: c.partition, firstOffset: slice[0]!.offset, lastOffset: slice[slice.length - 1]!.offset, chunks: encoded.body.chunks };
+        const rows = { topic: c.recordedTopic, partition: c.partition, firstOffset: slice[0]!.offset, lastOffset: slice[slice.length - 1]!.offset, chunks: encoded.body.chunks };
         const started = Date.now();
         metrics.inflightInserts.inc();
         try {

@@ -59,6 +59,8 @@ export interface PipelineDeps {
   readonly wake: Wakeup;
   readonly signal: AbortSignal;
   readonly now?: () => number;
+  /** SLUICE_MIRROR_SOURCE_ALIAS (worker.ts). */
+  readonly mirrorSourceAlias?: string;
 }
 
 const RESUME_FRACTION = 0.75;

@@ -13,6 +13,8 @@ import type { BackoffOptions, Wakeup } from '../retry.js';
 
 export interface StepContext {
   readonly topic: string;
+  /** The topic the rows record (_topic, insert identity): `topic` without a MirrorMaker 2 prefix. */
+  readonly recordedTopic: string;
   readonly partition: number;
   readonly table: string;
   /** `topic:partition`, for rate-limited log keys. */

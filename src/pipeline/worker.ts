@@ -39,6 +39,7 @@ import type { DeadLetter, DeadLetterSink } from '../dlq/dead-letters.js';
 import { sendDeadLetters } from './dead-letter-step.js';
 import { insertWithRetry } from './insert-step.js';
 import type { StepContext } from './step.js';
+import { sourceTopic } from '../kafka/failover.js';
 
 export type { DeadLetter, DeadLetterSink };
 
@@ -72,6 +73,8 @@ export interface WorkerDeps {
   readonly onProgress: () => void;
   /** Called with a reason while the partition cannot make progress, undefined once it can. */
   readonly onStall: (key: string, reason: string | undefined) => void;
+  /** A MirrorMaker 2 alias: rows record `P.events` as `events` (kafka/failover.ts sourceTopic). */
+  readonly mirrorSourceAlias?: string;
 }
 
 export class PartitionWorker {
@@ -102,11 +105,11 @@ export class PartitionWorker {
     cutAt?: number,
   ) {
     this.key = `${topic}:${partition}`;
-    this.origin = { topic, partition };
+    this.origin = { topic: sourceTopic(topic, deps.mirrorSourceAlias ?? ''), partition };
     this.batcher = new Batcher(topic, partition, deps.limits, cutAt);
     this.log = deps.log.child({ topic, partition, table });
     this.signal = AbortSignal.any([deps.signal, this.abandonment.signal]);
-    this.step = { topic, partition, table, key: this.key, log: this.log, signal: this.signal, stall: (r) => this.stall(r), deps };
+    this.step = { topic, recordedTopic: this.origin.topic, partition, table, key: this.key, log: this.log, signal: this.signal, stall: (r) => this.stall(r), deps };
   }
 
   /** Stall reports of an abandoned worker would describe a partition it no longer owns. */

@@ -1,6 +1,6 @@
 /** MirrorMaker 2's checkpoint records and topic naming (kafka/failover.ts), no services. */
 import { describe, expect, it } from 'vitest';
-import { decodeCheckpoint, detectPolicy, remoteTopic } from '../../../src/kafka/failover.js';
+import { decodeCheckpoint, detectPolicy, remoteTopic, sourceTopic } from '../../../src/kafka/failover.js';
 
 const str = (s: string) => {
   const b = Buffer.alloc(2 + Buffer.byteLength(s));
@@ -30,6 +30,13 @@ describe('replication policies', () => {
   it('names the remote topic as MirrorMaker 2 does', () => {
     expect(remoteTopic('events', 'P', 'default')).toBe('P.events');
     expect(remoteTopic('events', 'P', 'identity')).toBe('events');
+  });
+
+  it('records P.events read on B as events only with the alias set (SLUICE_MIRROR_SOURCE_ALIAS)', () => {
+    expect(sourceTopic('P.events', 'P')).toBe('events');
+    expect(sourceTopic('P.events', '')).toBe('P.events');
+    expect(sourceTopic('events', 'P')).toBe('events');
+    expect(sourceTopic('PP.events', 'P')).toBe('PP.events');
   });
 
   it('detects the policy from the names on B, the prefixed one first', () => {
