@@ -122,7 +122,7 @@ export function parseFailoverArgs(args: string[], env: NodeJS.ProcessEnv): Failo
   };
 }
 
-const cell = (c: Candidate | undefined) => (c ? `${c.start} ${c.via}${c.reread === null ? '' : ` +${c.reread}`}` : '-');
+const cell = (c: Candidate | undefined, atLeast: boolean) => (c ? `${c.start} ${c.via}${c.reread === null ? '' : ` +${atLeast ? '≥' : ''}${c.reread}`}` : '-');
 
 export function formatPlan(plan: FailoverPlan, executed: boolean): string {
   const status = executed ? 'APPLIED' : 'DRY RUN, nothing changed; add --execute to apply';
@@ -135,16 +135,17 @@ export function formatPlan(plan: FailoverPlan, executed: boolean): string {
       String(r.partition),
       `${r.low}..${r.end}`,
       r.current === null ? '-' : String(r.current),
-      cell(r.candidates.warehouse),
-      cell(r.candidates.mm2),
-      cell(r.candidates.committed),
+      cell(r.candidates.warehouse, r.rereadAtLeast),
+      cell(r.candidates.mm2, r.rereadAtLeast),
+      cell(r.candidates.committed, r.rereadAtLeast),
       `${r.chosen.start} ${r.chosen.method}`,
-      r.chosen.reread === null ? '-' : String(r.chosen.reread),
+      r.chosen.reread === null ? '-' : `${r.rereadAtLeast ? '≥' : ''}${r.chosen.reread}`,
       String(r.end - r.chosen.start),
     ]);
     out.push(table(['PARTITION', 'B LOG', 'B NOW', 'WAREHOUSE', 'MM2', 'COMMITTED ON P', 'CHOSEN START', 'RE-READ', 'TO READ'], body, [true, true, true, false, false, false, false, true, true]));
   }
-  out.push(`total: ${plan.totalReread === null ? 'unknown (no warehouse answer)' : plan.totalReread} records re-read, ${plan.totalToRead} to read`);
+  const atLeast = plan.rows.some((r) => r.rereadAtLeast) ? '≥' : '';
+  out.push(`total: ${plan.totalReread === null ? 'unknown (no warehouse answer)' : atLeast + plan.totalReread} records re-read, ${plan.totalToRead} to read`);
   out.push('(each candidate: start on B, how it was found, +records the warehouse holds from there on = re-read)');
   for (const n of plan.notes) out.push(`note: ${n}`);
   return out.join('\n');

@@ -18,7 +18,10 @@
  *    is the next offset; otherwise by time: the first offset on B whose
  *    timestamp is at or after the record's (MirrorMaker 2 keeps record
  *    timestamps), which is at or before the record's copy, so nothing after
- *    it is skipped (records of the same millisecond before it are re-read).
+ *    it is skipped; from there, the first record of the same timestamp and
+ *    key is the copy (or an earlier twin, which landed too): the start is
+ *    after it. Without a key, or not found within 20,000 records, the start
+ *    stays at the time's first offset (that millisecond's records re-read).
  * Failures are the SluiceErrors of kafka/offsets.ts.
  */
 import { randomUUID } from 'node:crypto';
@@ -41,8 +44,8 @@ export interface Located {
   readonly partition: number;
   /** First offset on B to read. */
   readonly start: number;
-  /** offset: B holds the same record at the same offset; time: found by its timestamp. */
-  readonly via: 'offset' | 'time';
+  /** offset: B holds the same record at the same offset; time+key: the first record of its time and key from the first offset of its time; time: that first offset. */
+  readonly via: 'offset' | 'time' | 'time+key';
 }
 
 export interface Checkpoint {
@@ -141,6 +144,62 @@ export async function readCheckpoints(client: OffsetsClient, alias: string, grou
   return out;
 }
 
+const sameKey = (want: string | null | undefined, got: string | null) => want === undefined || got === want || (want === '' && got === null);
+
+/**
+ * Per target, the first offset at or after `from` holding a record of the
+ * target's timestamp (at `precisionMs`) and key; a target is given up
+ * (absent from the answer) at a later timestamp, after `limit` records, at
+ * the end of the log or after `timeoutMs`. A throwaway consumer group.
+ */
+async function scanFor(
+  client: OffsetsClient,
+  topic: string,
+  targets: ReadonlyArray<{ partition: number; from: number; timestamp: number; key: string | null }>,
+  precisionMs: number,
+  limit = 20_000,
+  timeoutMs = 15_000,
+): Promise<Map<number, number>> {
+  const found = new Map<number, number>();
+  const open = new Map(targets.map((t) => [t.partition, t]));
+  if (open.size === 0) return found;
+  const groupId = `sluice-failover-scan-${randomUUID()}`;
+  const consumer = client.kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
+  let done = () => {};
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: false });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const t = open.get(batch.partition);
+        if (!t) return;
+        for (const m of batch.messages) {
+          const offset = Number(m.offset);
+          if (offset < t.from) continue;
+          const ts = Math.floor(Number(m.timestamp) / precisionMs) * precisionMs;
+          if (ts === t.timestamp && sameKey(t.key, m.key ? m.key.toString('latin1') : null)) found.set(t.partition, offset);
+          if (found.has(t.partition) || ts > t.timestamp || offset - t.from >= limit) {
+            open.delete(t.partition);
+            break;
+          }
+        }
+        if (open.has(t.partition) && Number(batch.lastOffset()) >= Number(batch.highWatermark) - 1) open.delete(t.partition);
+        if (open.size === 0) done();
+      },
+    });
+    for (const t of targets) consumer.seek({ topic, partition: t.partition, offset: String(t.from) });
+    await Promise.race([finished, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  } finally {
+    clearTimeout(timer);
+    await consumer.disconnect().catch(() => {});
+    await client.admin.deleteGroups([groupId]).catch(() => {});
+  }
+  return found;
+}
+
 /** Where each position is on B's `topic` (see the module contract); `precisionMs` is how finely the timestamps were kept. */
 export async function locate(client: OffsetsClient, topic: string, positions: readonly Position[], precisionMs = 1): Promise<Located[]> {
   const marks = await watermarks(client.admin, topic);
@@ -150,19 +209,27 @@ export async function locate(client: OffsetsClient, topic: string, positions: re
   });
   const seen = await peekRecords(client, inLog.map((p) => ({ topic, partition: p.partition, offset: p.offset })));
   const out: Located[] = [];
+  const byTime: Array<{ partition: number; from: number; timestamp: number; key: string | null }> = [];
   for (const p of positions) {
     const r = seen.get(`${topic}:${p.partition}`);
     // (A plain String key column stores '' for a record without key.)
-    const same = r && Math.floor(r.timestamp / precisionMs) * precisionMs === p.timestamp && (p.key === undefined || r.key === p.key || (p.key === '' && r.key === null));
-    if (same) {
+    if (r && Math.floor(r.timestamp / precisionMs) * precisionMs === p.timestamp && sameKey(p.key, r.key)) {
       out.push({ partition: p.partition, start: p.offset + 1, via: 'offset' });
       continue;
     }
-    const byTime = await client.admin.fetchTopicOffsetsByTimestamp(topic, p.timestamp);
-    const hit = byTime.find((x) => x.partition === p.partition);
+    const hit = (await client.admin.fetchTopicOffsetsByTimestamp(topic, p.timestamp)).find((x) => x.partition === p.partition);
     // No record at or after that time: B has not got the record (yet); its end loses nothing B holds.
-    const start = hit && Number(hit.offset) >= 0 ? Number(hit.offset) : (marks.get(p.partition)?.high ?? 0);
-    out.push({ partition: p.partition, start, via: 'time' });
+    const high = marks.get(p.partition)?.high ?? 0;
+    const start = hit && Number(hit.offset) >= 0 ? Number(hit.offset) : high;
+    if (p.key !== undefined && start < high) byTime.push({ partition: p.partition, from: start, timestamp: p.timestamp, key: p.key });
+    else out.push({ partition: p.partition, start, via: 'time' });
   }
-  return out;
+  // The first record of that time and key from there is the record itself
+  // (or an earlier one just like it, which landed too): start after it.
+  const exact = await scanFor(client, topic, byTime, precisionMs);
+  for (const t of byTime) {
+    const at = exact.get(t.partition);
+    out.push(at === undefined ? { partition: t.partition, start: t.from, via: 'time' } : { partition: t.partition, start: at + 1, via: 'time+key' });
+  }
+  return out.sort((a, b) => a.partition - b.partition);
 }

@@ -18,7 +18,7 @@
  * answer (P down, table without metadata columns) is named in `notes`.
  * `reread` counts, per candidate and for the choice, the records that the
  * warehouse already holds and will be read again (only known when the
- * warehouse answers). `applyFailover` commits the chosen starts on B through
+ * warehouse answers; lower bounds where its record was found by time alone). `applyFailover` commits the chosen starts on B through
  * kafka/offsets.ts applyReset, which refuses while the group has members.
  */
 import { errorMessage } from '../errors.js';
@@ -33,8 +33,8 @@ export type Method = (typeof METHODS)[number];
 
 export interface Candidate {
   readonly start: number;
-  /** How the start was found: offset / time (located on B), checkpoint / synced (MirrorMaker 2), start (nothing read yet). */
-  readonly via: 'offset' | 'time' | 'checkpoint' | 'synced' | 'start';
+  /** How the start was found: offset / time+key / time (located on B), checkpoint / synced (MirrorMaker 2), start (nothing read yet). */
+  readonly via: 'offset' | 'time' | 'time+key' | 'checkpoint' | 'synced' | 'start';
   /** Records the warehouse holds at or after `start` (read twice); null when the warehouse did not answer. */
   reread: number | null;
 }
@@ -50,6 +50,8 @@ export interface FailoverRow {
   readonly current: number | null;
   readonly candidates: Partial<Record<Method, Candidate>>;
   readonly chosen: { readonly start: number; readonly method: Method | 'earliest'; readonly reread: number | null };
+  /** The warehouse's record was found by time alone: re-read counts are lower bounds (that millisecond's records come on top). */
+  readonly rereadAtLeast: boolean;
 }
 
 export interface FailoverPlan {
@@ -160,7 +162,8 @@ export async function planFailover(o: FailoverOptions): Promise<FailoverPlan> {
         const c = candidates[m];
         if (c && c.start > chosen.start) chosen = { start: Math.min(c.start, high), method: m, reread: c.reread };
       }
-      rows.push({ topic, remote, partition, low, end: high, current: current.get(partition) ?? null, candidates, chosen });
+      const rereadAtLeast = candidates.warehouse?.via === 'time';
+      rows.push({ topic, remote, partition, low, end: high, current: current.get(partition) ?? null, candidates, chosen, rereadAtLeast });
     }
   }
   const known = rows.every((r) => r.chosen.reread !== null);

@@ -45,6 +45,7 @@ describe('formatPlan', () => {
           topic: 'events', remote: 'P.events', partition: 0, low: 0, end: 6000, current: 1213,
           candidates: { warehouse: { start: 3500, via: 'offset', reread: 0 }, mm2: { start: 1213, via: 'checkpoint', reread: 2287 } },
           chosen: { start: 3500, method: 'warehouse', reread: 0 },
+          rereadAtLeast: false,
         },
       ],
       notes: ['committed: cluster P not used (cannot reach Kafka)'],
