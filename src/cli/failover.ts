@@ -46,7 +46,8 @@ Prints each candidate, the choice and the records that will be read again.
                          ALIAS.T if B has it, else T)
   --table TABLE          where the topics land (default: $SLUICE_TABLE; topic:table,... maps)
   --clickhouse-url URL   default $SLUICE_CLICKHOUSE_URL (user, password, database from SLUICE_CLICKHOUSE_*)
-  --using M,...          only these methods (warehouse, mm2, committed; default all)
+  --using M,...          choose only among these methods (warehouse, mm2, committed;
+                         default all); every candidate is still shown
   --execute              commit the chosen starts for G on B (refused while G has members there)
   --json                 the plan as JSON
 Metadata column names come from SLUICE_METADATA_COLUMNS; TLS and SASL for
@@ -164,7 +165,7 @@ export async function failoverCommand(args: string[], io: FailoverIo): Promise<n
     }
     a = parsed;
     security = kafkaSecurityFromEnv(io.env);
-    if (a.methods.has('warehouse') && a.topics.some((t) => a.tables(t) !== undefined)) {
+    if (a.topics.some((t) => a.tables(t) !== undefined)) {
       const ch = clickhouseConnectionFromEnv(io.env, a.clickhouseUrl);
       database = ch.database;
       writer = createWriter({ ...ch, requestTimeoutMs: 60_000, maxOpenConnections: 2 });
@@ -181,7 +182,8 @@ export async function failoverCommand(args: string[], io: FailoverIo): Promise<n
     target = await connect(a.to, security);
     if (a.from) {
       try {
-        source = await connect(a.from, security);
+        // One attempt: P is expected to be down, and the plan does without it.
+        source = await connect(a.from, security, 0);
         await source.admin.listTopics();
       } catch (err) {
         sourceDown = explainKafkaError(err, a.from).message;

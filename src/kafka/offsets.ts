@@ -69,7 +69,8 @@ export class GroupActiveError extends SluiceError {
   }
 }
 
-export async function connect(brokers: string[], security: KafkaSecurity = PLAINTEXT): Promise<OffsetsClient> {
+/** `retries`: connection attempts after the first (a probe of a cluster that may be down wants none). */
+export async function connect(brokers: string[], security: KafkaSecurity = PLAINTEXT, retries = 3): Promise<OffsetsClient> {
   const kafka = new Kafka({
     clientId: 'sluice-offsets',
     brokers,
@@ -80,7 +81,7 @@ export async function connect(brokers: string[], security: KafkaSecurity = PLAIN
     connectionTimeout: 3000,
     // Someone at a prompt wants a verdict in seconds, not after kafkajs's
     // default retry budget of half a minute.
-    retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
+    retry: { retries, initialRetryTime: 200, maxRetryTime: 2000 },
   });
   const admin = kafka.admin();
   try {

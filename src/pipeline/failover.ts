@@ -21,12 +21,11 @@
  * warehouse answers; lower bounds where its record was found by time alone). `applyFailover` commits the chosen starts on B through
  * kafka/offsets.ts applyReset, which refuses while the group has members.
  */
-import { errorMessage } from '../errors.js';
+import { SluiceError, errorMessage } from '../errors.js';
 import { lastLanded, type LandedColumns } from '../clickhouse/landed.js';
 import type { Writer } from '../clickhouse/writer.js';
 import { detectPolicy, locate, readCheckpoints, remoteTopic, type Located, type ReplicationPolicy } from '../kafka/failover.js';
 import { applyReset, committedOffsets, peekRecords, requireTopic, watermarks, type OffsetsClient } from '../kafka/offsets.js';
-import { SluiceError } from '../errors.js';
 
 export const METHODS = ['warehouse', 'mm2', 'committed'] as const;
 export type Method = (typeof METHODS)[number];
@@ -84,15 +83,16 @@ export interface FailoverOptions {
   readonly source?: OffsetsClient;
   readonly sourceDown?: string;
   readonly warehouse?: WarehouseSource;
+  /** The methods the choice may take (every available candidate is still gathered and shown). */
   readonly methods: ReadonlySet<Method>;
 }
 
 export async function planFailover(o: FailoverOptions): Promise<FailoverPlan> {
   const notes: string[] = [];
-  if (o.methods.has('committed') && !o.source) notes.push(`committed: cluster P not used (${o.sourceDown ?? 'not given'})`);
-  if (o.methods.has('warehouse') && !o.warehouse) notes.push('warehouse: no ClickHouse table given');
+  if (!o.source) notes.push(`committed: cluster P not used (${o.sourceDown ?? 'not given'})`);
+  if (!o.warehouse) notes.push('warehouse: no ClickHouse table given');
   const onB = new Set(await o.target.admin.listTopics());
-  const checkpoints = o.methods.has('mm2') ? await readCheckpoints(o.target, o.alias, o.group) : new Map();
+  const checkpoints = await readCheckpoints(o.target, o.alias, o.group);
   const policies: Record<string, ReplicationPolicy> = {};
   const rows: FailoverRow[] = [];
 
@@ -110,7 +110,7 @@ export async function planFailover(o: FailoverOptions): Promise<FailoverPlan> {
       if (at) at[m] = { ...c, reread: null };
     };
 
-    if (o.methods.has('mm2')) {
+    {
       for (const p of marks.keys()) {
         const cp = checkpoints.get(`${remote}:${p}`);
         if (cp) put('mm2', p, { start: cp.downstream, via: 'checkpoint' });
@@ -118,7 +118,7 @@ export async function planFailover(o: FailoverOptions): Promise<FailoverPlan> {
       }
     }
 
-    if (o.methods.has('committed') && o.source) {
+    if (o.source) {
       try {
         const onP = await committedOffsets(o.source.admin, o.group, topic);
         const prev = [...onP].flatMap(([partition, c]) => (c !== null && c > 0 ? [{ topic, partition, offset: c - 1 }] : []));
@@ -136,7 +136,7 @@ export async function planFailover(o: FailoverOptions): Promise<FailoverPlan> {
 
     let landedNext: Map<number, number> | undefined;
     const table = o.warehouse?.table(topic);
-    if (o.methods.has('warehouse') && o.warehouse) {
+    if (o.warehouse) {
       if (!table) {
         notes.push(`warehouse: no table given for ${topic}`);
       } else {
@@ -155,13 +155,8 @@ export async function planFailover(o: FailoverOptions): Promise<FailoverPlan> {
 
     for (const [partition, candidates] of [...found].sort((a, b) => a[0] - b[0])) {
       const { low, high } = marks.get(partition)!;
-      const next = landedNext?.get(partition);
-      for (const c of Object.values(candidates)) c.reread = next === undefined ? null : Math.max(0, next - c.start);
-      let chosen: FailoverRow['chosen'] = { start: low, method: 'earliest', reread: next === undefined ? null : Math.max(0, next - low) };
-      for (const m of METHODS) {
-        const c = candidates[m];
-        if (c && c.start > chosen.start) chosen = { start: Math.min(c.start, high), method: m, reread: c.reread };
-      }
+      const allowed = Object.fromEntries(Object.entries(candidates).filter(([m]) => o.methods.has(m as Method)));
+      const chosen = choose(candidates, allowed, low, high, landedNext?.get(partition));
       const rereadAtLeast = candidates.warehouse?.via === 'time';
       rows.push({ topic, remote, partition, low, end: high, current: current.get(partition) ?? null, candidates, chosen, rereadAtLeast });
     }
@@ -176,6 +171,29 @@ export async function planFailover(o: FailoverOptions): Promise<FailoverPlan> {
     totalReread: known ? rows.reduce((s, r) => s + (r.chosen.reread ?? 0), 0) : null,
     totalToRead: rows.reduce((s, r) => s + (r.end - r.chosen.start), 0),
   };
+}
+
+/**
+ * The largest start among the `allowed` candidates, within B's log [low,
+ * high] (each loses nothing, so the largest does not either; ties go to the
+ * earlier method of METHODS), or `low` ('earliest') without one. Fills every
+ * candidate's `reread` from `next`, the warehouse's start (undefined: unknown).
+ */
+export function choose(
+  candidates: Partial<Record<Method, Candidate>>,
+  allowed: Partial<Record<Method, Candidate>>,
+  low: number,
+  high: number,
+  next: number | undefined,
+): FailoverRow['chosen'] {
+  const reread = (start: number) => (next === undefined ? null : Math.max(0, next - start));
+  for (const c of Object.values(candidates)) c.reread = reread(c.start);
+  let chosen: FailoverRow['chosen'] = { start: low, method: 'earliest', reread: reread(low) };
+  for (const m of METHODS) {
+    const c = allowed[m];
+    if (c && c.start > chosen.start) chosen = { start: Math.min(c.start, high), method: m, reread: reread(Math.min(c.start, high)) };
+  }
+  return chosen;
 }
 
 /** Commits the plan's chosen starts for the group on B; refused (GroupActiveError) while the group has members there. */
