@@ -21,7 +21,8 @@
  *    or array as its JSON), undefined when the record has no such field.
  *    `time(ref, record)` is the value as epoch milliseconds: a number
  *    (above 1e11 milliseconds, else seconds, fractions kept) or an
- *    ISO-8601 text; undefined when absent or not a time. Neither decodes
+ *    ISO-8601 text (`2026-11-28T10:00:00Z`, `2026-11-28 10:00:00.250`;
+ *    UTC without a zone); undefined when absent or not a time. Neither decodes
  *    the payload: headers are read as they are, envelope fields are found
  *    by skipping (validating) the values before them.
  *  - `EnvelopeReader.payload(buf, start, end)` is the byte range of the
@@ -237,8 +238,10 @@ export function parseTime(text: string): number | undefined {
     return n >= 1e11 ? n : n * 1000;
   }
   // Date.parse takes more than ISO-8601; a date needs at least yyyy-mm-dd.
-  if (!/^\d{4}-\d{2}-\d{2}/.test(t)) return undefined;
-  const ms = Date.parse(t);
+  // Without a zone the text is UTC (Date.parse would read the host's zone).
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?(Z|[+-]\d{2}:?\d{2})?$/.exec(t);
+  if (!m) return undefined;
+  const ms = Date.parse(`${m[1]}T${m[2] ?? '00:00:00'}${m[3] ?? 'Z'}`);
   return Number.isFinite(ms) ? ms : undefined;
 }
 

@@ -30,7 +30,7 @@ export interface LagRow {
   committed: number | null;
   end: number;
   lag: number;
-  /** Timestamp (ms) of the record at committed − 1; null when there is none to read. */
+  /** Time (ms) of the record at committed − 1 (its Kafka timestamp, or the `timeOf` given); null when there is none to read. */
   lastCommittedTimestamp: number | null;
   timeLagMs: number | null;
 }
@@ -142,12 +142,21 @@ async function committedOffsets(admin: Admin, group: string, topic: string): Pro
   return new Map((entry?.partitions ?? []).map((p) => [p.partition, Number(p.offset) >= 0 ? Number(p.offset) : null]));
 }
 
-/** Lag of `group` on `topics`, or on every topic it has committed offsets for. */
+/** A record's time for the time lag: its acceptance time from an envelope (cli/offsets.ts), or undefined for its Kafka timestamp. */
+export type RecordTime = (m: { timestamp: string; headers?: Record<string, unknown>; value: Buffer | null }) => number | undefined;
+
+/**
+ * Lag of `group` on `topics`, or on every topic it has committed offsets
+ * for. The time lag is now minus the time of the last committed record:
+ * `timeOf` (an envelope's acceptance time, as the sink's end-to-end
+ * latency counts it), else its Kafka timestamp.
+ */
 export async function groupLag(
   client: OffsetsClient,
   group: string,
   topics: string[],
   now: () => number = Date.now,
+  timeOf?: RecordTime,
 ): Promise<LagRow[]> {
   const { admin } = client;
   if (topics.length > 0) {
@@ -182,7 +191,7 @@ export async function groupLag(
     }
   }
 
-  const stamps = await recordTimestamps(client, wanted);
+  const stamps = await recordTimestamps(client, wanted, timeOf);
   const t = now();
   for (const { row, topic, partition } of wanted) {
     const ts = stamps.get(`${topic}:${partition}`) ?? null;
@@ -203,6 +212,7 @@ export async function groupLag(
 async function recordTimestamps(
   client: OffsetsClient,
   targets: Array<{ topic: string; partition: number; offset: number }>,
+  timeOf: RecordTime | undefined,
   timeoutMs = 15_000,
 ): Promise<Map<string, number | null>> {
   const found = new Map<string, number | null>();
@@ -236,7 +246,7 @@ async function recordTimestamps(
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         const first = batch.messages[0];
-        if (first) settle(batch.topic, batch.partition, Number(first.offset), Number(first.timestamp));
+        if (first) settle(batch.topic, batch.partition, Number(first.offset), timeOf?.(first) ?? Number(first.timestamp));
       },
     });
     for (const t of targets) consumer.seek({ topic: t.topic, partition: t.partition, offset: String(t.offset) });

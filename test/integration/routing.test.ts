@@ -20,7 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Partitioners } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { BROKERS, CLICKHOUSE_URL, committedTotal, createTopic, freePort, kafka, metricSamples, randomName, readMessages, scalar, startSink, useClickHouse, waitFor } from '../helpers.js';
+import { offsetsCommand } from '../../src/cli/offsets.js';
+import { BROKERS, CLICKHOUSE_URL, committedTotal, createTopic, freePort, kafka, withAdmin, metricSamples, randomName, readMessages, scalar, startSink, useClickHouse, waitFor } from '../helpers.js';
 
 const client = useClickHouse();
 
@@ -235,5 +236,34 @@ describe('envelopes and routing', () => {
     const absent = startSink(baseEnv([topic], randomName('g'), { SLUICE_ROUTES: `header.type=click -> ${missing}` }), 'check');
     expect(await absent.exited).toBe(2);
     expect(JSON.stringify(absent.lines)).toContain(missing);
+  });
+
+  it('`sluice offsets lag` counts the time lag from the envelope acceptance time when told to', async () => {
+    const topic = randomName('rt_lag');
+    const group = randomName('g');
+    await createTopic(topic, 1);
+    const hourAgo = Date.now() - 3_600_000;
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    await producer.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ value: `{"id":${i}}`, partition: 0, headers: { accepted_at: String(hourAgo) } })) });
+    await producer.disconnect();
+    await withAdmin((a) => a.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '5' }] }));
+    const lag = async (args: string[], env: Record<string, string> = {}) => {
+      let out = '';
+      const code = await offsetsCommand(['lag', '--group', group, '--topic', topic, '--json', ...args], { out: (t) => (out += t), err: () => {}, env: { SLUICE_KAFKA_BROKERS: BROKERS.join(','), ...env } });
+      expect(code).toBe(0);
+      return JSON.parse(out) as { partitions: Array<{ lag: number; timeLagMs: number; lastCommittedTimestamp: number }>; timeLagFrom: string };
+    };
+    const byKafka = await lag([]);
+    const byEnvelope = await lag(['--accepted-at', 'header.accepted_at']);
+    const byEnv = await lag([], { SLUICE_ACCEPTED_AT: 'header.accepted_at' });
+    expect(byKafka.partitions[0]!.lag).toBe(5);
+    expect(byKafka.timeLagFrom).toBe('kafka.timestamp');
+    // Produced just now: the Kafka timestamp says minutes at most; the envelope says an hour.
+    expect(byKafka.partitions[0]!.timeLagMs).toBeLessThan(3_600_000);
+    expect(byEnvelope.timeLagFrom).toBe('header.accepted_at');
+    expect(byEnvelope.partitions[0]!.lastCommittedTimestamp).toBe(hourAgo);
+    expect(byEnvelope.partitions[0]!.timeLagMs).toBeGreaterThanOrEqual(3_600_000);
+    expect(byEnv.partitions[0]!.lastCommittedTimestamp).toBe(hourAgo);
   });
 });
