@@ -221,6 +221,8 @@ export function createSink(config: Config, log: Logger, options: { processMetric
 export interface DriftCheck {
   readonly tables: readonly TableDriftReport[];
   readonly sample: SampleResult;
+  /** With SLUICE_ROUTES: sampled records per route target, and those no rule matched, with an example reason. */
+  readonly routes?: { readonly targets: ReadonlyMap<string, number>; readonly unmatched: number; readonly example: string | undefined };
 }
 
 /**
@@ -244,6 +246,7 @@ export async function sampleDrift(config: Config, log: Logger, perPartition: num
     }
     const route = routing(config);
     const routers = new Map(config.topics.map((t) => [t, route.routerFor?.(t)]));
+    const routed = { targets: new Map<string, number>(), unmatched: 0, example: undefined as string | undefined };
     await admin.connect();
     const sample = await sampleRecent(
       kafka,
@@ -256,12 +259,18 @@ export async function sampleDrift(config: Config, log: Logger, perPartition: num
         // Routed: each record to the table its route names (unrouted ones are not any table's drift).
         for (const r of records) {
           const target = router.route(r);
-          if (target !== undefined) drifts.get(target)?.add(topic, partition, [r]);
+          if (target === undefined) {
+            routed.unmatched++;
+            routed.example ??= router.describe(undefined);
+          } else {
+            routed.targets.set(target, (routed.targets.get(target) ?? 0) + 1);
+            drifts.get(target)?.add(topic, partition, [r]);
+          }
         }
       },
       { timeoutMs: opts.timeoutMs },
     );
-    return { tables: [...drifts.values()].map((d) => d.report()), sample };
+    return { tables: [...drifts.values()].map((d) => d.report()), sample, ...(route.routerFor && { routes: routed }) };
   } finally {
     await admin.disconnect().catch(() => {});
     await writer.close();

@@ -208,6 +208,11 @@ describe('envelopes and routing', () => {
     });
     const check = startSink(env, 'check');
     expect(await check.exited).toBe(0);
+    // The rules judged on the records in the topic: where they would go.
+    const said = check.lines.filter((l) => l.event === 'text').map((l) => String(l.text));
+    expect(said).toContain('routes (SLUICE_ROUTES) on 202 sampled records:');
+    expect(said).toContain(`  ${clicks}: 152`);
+    expect(said).toContain('  no route: 50 (e.g. no route matches (envelope.kind="heartbeat"))');
 
     const port = await freePort();
     const sink = startSink({ ...env, SLUICE_METRICS_PORT: String(port) });
