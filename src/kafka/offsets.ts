@@ -12,6 +12,7 @@
  * (unknown topic, group with no offsets). Offsets are JS numbers, exact up to
  * 2^53, far beyond any real log.
  */
+import { installCodecs } from './codecs.js';
 import { randomUUID } from 'node:crypto';
 import { kafkaClientOptions, PLAINTEXT, type KafkaSecurity } from './security.js';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
@@ -70,6 +71,7 @@ export class GroupActiveError extends SluiceError {
 }
 
 export async function connect(brokers: string[], security: KafkaSecurity = PLAINTEXT): Promise<OffsetsClient> {
+  installCodecs();
   const kafka = new Kafka({
     clientId: 'sluice-offsets',
     brokers,
