@@ -20,6 +20,8 @@ import { redactUrl, redactUserinfo } from './ops/redact.js';
 export type { ClickHouseConnection };
 import type { LogLevel } from './ops/log.js';
 import { DEFAULT_METADATA_COLUMNS_TEXT, parseMetadataColumns, type MetadataColumns } from './formats/metadata.js';
+import { ENVELOPE_SETTINGS, envelopeFromEnv, type EnvelopeConfig } from './formats/envelope-config.js';
+import { routeTables } from './formats/routes.js';
 import { KAFKA_SECURITY_SETTINGS, kafkaSecurityFromEnv, redactedSecurity, type KafkaSecurity } from './kafka/security.js';
 
 export type StartFrom = 'earliest' | 'latest';
@@ -37,8 +39,15 @@ export interface Config {
   readonly clickhouseDatabase: string;
   /** PEM CA file to trust for https, '' for the system's CAs. */
   readonly clickhouseCaFile: string;
-  /** topic → target table; every topic of `topics` has an entry. */
+  /**
+   * topic → target table, for SLUICE_TABLE: every topic of `topics` has an
+   * entry. With SLUICE_ROUTES it is empty: `envelope.rules` decide.
+   */
   readonly tables: ReadonlyMap<string, string>;
+  /** Every table the sink may write to (SLUICE_TABLE's, or the routes'). */
+  readonly targetTables: readonly string[];
+  /** Envelope, routing and latency settings (formats/envelope-config.ts). */
+  readonly envelope: EnvelopeConfig;
   readonly batchMaxRows: number;
   readonly batchMaxBytes: number;
   readonly batchMaxWaitMs: number;
@@ -83,7 +92,8 @@ export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>
   SLUICE_CLICKHOUSE_PASSWORD: { default: '', doc: 'ClickHouse password (never logged).' },
   SLUICE_CLICKHOUSE_CA_FILE: { default: '', doc: 'PEM file of the CA(s) to trust for an https:// ClickHouse URL; unset: the system\'s CAs.' },
   SLUICE_CLICKHOUSE_DATABASE: { default: 'default', doc: 'Database of the target tables.' },
-  SLUICE_TABLE: { default: '', doc: 'Required. One table for all topics (`events`), or a mapping `topicA:tableA,topicB:tableB`.' },
+  SLUICE_TABLE: { default: '', doc: 'Required unless SLUICE_ROUTES is set. One table for all topics (`events`), or a mapping `topicA:tableA,topicB:tableB`.' },
+  ...ENVELOPE_SETTINGS,
   SLUICE_BATCH_MAX_ROWS: { default: '100000', doc: 'Flush a partition\'s batch at this many records.' },
   SLUICE_BATCH_MAX_BYTES: { default: '8388608', doc: 'Flush a partition\'s batch at this many bytes of message values (8 MiB).' },
   SLUICE_BATCH_MAX_WAIT_MS: { default: '1000', doc: 'Flush a partition\'s batch when its oldest record has waited this long.' },
@@ -149,7 +159,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
 
   const clickhouse = clickhouseConnectionFromEnv(env);
 
-  const tables = tableMap(get('SLUICE_TABLE'), topics);
+  const envelope = envelopeFromEnv(env, topics);
+  if (envelope.rules && get('SLUICE_TABLE') !== '') throw new ConfigError('SLUICE_TABLE', 'is set together with SLUICE_ROUTES; give one (a default table is a last rule "* -> table")');
+  const tables = envelope.rules ? new Map<string, string>() : tableMap(get('SLUICE_TABLE'), topics);
 
   const batchMaxBytes = int('SLUICE_BATCH_MAX_BYTES', get('SLUICE_BATCH_MAX_BYTES'), 1024, 1 << 30);
   const maxBufferBytes = int('SLUICE_MAX_BUFFER_BYTES', get('SLUICE_MAX_BUFFER_BYTES'), 1 << 20, 2 ** 40);
@@ -175,6 +187,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     clickhouseDatabase: clickhouse.database,
     clickhouseCaFile: clickhouse.caFile,
     tables,
+    targetTables: Object.freeze(envelope.rules ? routeTables(envelope.rules) : [...new Set(tables.values())]),
+    envelope,
     batchMaxRows: int('SLUICE_BATCH_MAX_ROWS', get('SLUICE_BATCH_MAX_ROWS'), 1, 10_000_000),
     batchMaxBytes,
     batchMaxWaitMs: int('SLUICE_BATCH_MAX_WAIT_MS', get('SLUICE_BATCH_MAX_WAIT_MS'), 1, 3_600_000),
@@ -256,6 +270,7 @@ export function redactedConfig(config: Config): Record<string, unknown> {
   return {
     ...config,
     tables: Object.fromEntries(config.tables),
+    envelope: { ...config.envelope, rules: config.envelope.rules?.map((r) => r.text), columns: Object.fromEntries([...config.envelope.columns].map(([c, f]) => [c, f.text])) },
     metadataColumns: Object.fromEntries(config.metadataColumns),
     clickhouseUrl: redactUrl(config.clickhouseUrl),
     clickhousePassword: config.clickhousePassword ? '***' : '',
@@ -290,6 +305,8 @@ export function configuredDestinations(env: NodeJS.ProcessEnv): { tables: Set<st
   const topics = list('SLUICE_TOPICS', rawTopics);
   for (const t of topics) if (!TOPIC.test(t)) throw new ConfigError('SLUICE_TOPICS', `"${t}" is not a valid Kafka topic name`);
   const rawTable = env.SLUICE_TABLE?.trim() ?? '';
+  const rules = envelopeFromEnv(env, topics).rules;
+  if (rules) return { tables: new Set(routeTables(rules)), topics: new Set(topics) };
   if (rawTable === '') return { tables: new Set(), topics: new Set(topics) };
   // One table needs no topics; a topic:table map is checked against SLUICE_TOPICS, as the sink does.
   const tables = rawTable.includes(':') ? new Set(tableMap(rawTable, topics).values()) : new Set(tableMap(rawTable, ['_']).values());

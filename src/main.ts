@@ -40,6 +40,9 @@ import { createSource, type Source } from './kafka/source.js';
 import { createWriter, type Writer, type WriterOptions } from './clickhouse/writer.js';
 import { readTableColumns } from './clickhouse/schema.js';
 import { TableDrift, type TableDriftReport } from './formats/drift.js';
+import { EnvelopeReader } from './formats/envelope.js';
+import { routerFor, type TopicRouter, type Unmatched } from './formats/routes.js';
+import { landedLatency } from './pipeline/latency.js';
 import { createKafka } from './kafka/source.js';
 import { sampleRecent, type SampleResult } from './kafka/sample.js';
 
@@ -86,6 +89,8 @@ export function createSink(config: Config, log: Logger, options: { processMetric
     ...pipelineSettings(config),
     backoff,
     insert: (table, body, rows) => writer.insert(table, body, insertSettings(features, insertOptions, rows)),
+    ...routing(config),
+    landed: landedLatency(config.envelope, metrics),
     encoders,
     unknownFields: (table, field, n) => metrics.unknownFields.inc({ table, field: driftFields.label(table, field) }, n),
     committer,
@@ -126,7 +131,7 @@ export function createSink(config: Config, log: Logger, options: { processMetric
       // quadratic time: one such record would stall its partition for good.
       const unpatched = await kafkajsPatchProblem();
       if (unpatched !== undefined) throw new ConfigError('kafkajs', unpatched);
-      features = await checkClickHouse(writer, { url: config.clickhouseUrl, database: config.clickhouseDatabase, tables: config.tables.values() });
+      features = await checkClickHouse(writer, { url: config.clickhouseUrl, database: config.clickhouseDatabase, tables: config.targetTables });
       await encoders.load();
       if (opts.checkOnly) {
         // Joining the group would make running replicas rebalance (and take
@@ -183,7 +188,8 @@ export function createSink(config: Config, log: Logger, options: { processMetric
       log.info('sink.started', {
         topics: config.topics,
         groupId: config.groupId,
-        tables: Object.fromEntries(config.tables),
+        tables: config.envelope.rules ? config.targetTables : Object.fromEntries(config.tables),
+        ...(config.envelope.rules && { routes: config.envelope.rules.map((r) => r.text), unmatched: config.envelope.unmatched }),
         deadLetters: config.dlqTopic === 'none' ? 'off' : config.topics.map((t) => dlqTopicFor(config.dlqTopic, t)),
         statusPort: server?.port,
         statusHost: server ? config.metricsHost : undefined,
@@ -215,6 +221,8 @@ export function createSink(config: Config, log: Logger, options: { processMetric
 export interface DriftCheck {
   readonly tables: readonly TableDriftReport[];
   readonly sample: SampleResult;
+  /** With SLUICE_ROUTES: sampled records per route target, and those no rule matched, with an example reason. */
+  readonly routes?: { readonly targets: ReadonlyMap<string, number>; readonly unmatched: number; readonly example: string | undefined };
 }
 
 /**
@@ -229,30 +237,40 @@ export async function sampleDrift(config: Config, log: Logger, perPartition: num
   const kafka = createKafka(config, log, 2);
   const admin = kafka.admin();
   try {
-    const encoders = new TableEncoders({
-      database: config.clickhouseDatabase,
-      tables: config.tables.values(),
-      mode: config.insertFormat,
-      strict: !config.skipUnknownFields,
-      metadata: config.metadataColumns,
-      query,
-    });
+    const encoders = tableEncoders(config, writer);
     await encoders.load();
     const drifts = new Map<string, TableDrift>();
-    for (const table of new Set(config.tables.values())) {
+    for (const table of config.targetTables) {
       const info = await readTableColumns(query, config.clickhouseDatabase, table);
       drifts.set(table, new TableDrift(info, encoders.encoderFor(table), { maxRecordBytes: config.maxRecordBytes }));
     }
+    const route = routing(config);
+    const routers = new Map(config.topics.map((t) => [t, route.routerFor?.(t)]));
+    const routed = { targets: new Map<string, number>(), unmatched: 0, example: undefined as string | undefined };
     await admin.connect();
     const sample = await sampleRecent(
       kafka,
       admin,
       config.topics,
       perPartition,
-      (topic, partition, records) => drifts.get(config.tables.get(topic)!)?.add(topic, partition, records),
+      (topic, partition, records) => {
+        const router = routers.get(topic);
+        if (!router) return drifts.get(config.tables.get(topic)!)?.add(topic, partition, records);
+        // Routed: each record to the table its route names (unrouted ones are not any table's drift).
+        for (const r of records) {
+          const target = router.route(r);
+          if (target === undefined) {
+            routed.unmatched++;
+            routed.example ??= router.describe(undefined);
+          } else {
+            routed.targets.set(target, (routed.targets.get(target) ?? 0) + 1);
+            drifts.get(target)?.add(topic, partition, [r]);
+          }
+        }
+      },
       { timeoutMs: opts.timeoutMs },
     );
-    return { tables: [...drifts.values()].map((d) => d.report()), sample };
+    return { tables: [...drifts.values()].map((d) => d.report()), sample, ...(route.routerFor && { routes: routed }) };
   } finally {
     await admin.disconnect().catch(() => {});
     await writer.close();
@@ -309,16 +327,25 @@ function every(ms: number, fn: () => unknown): () => void {
   return () => clearInterval(timer);
 }
 
-function tableEncoders(config: Config, writer: Writer, log: Logger): TableEncoders {
+function tableEncoders(config: Config, writer: Writer, log?: Logger): TableEncoders {
   return new TableEncoders({
     database: config.clickhouseDatabase,
-    tables: config.tables.values(),
+    tables: config.targetTables,
     mode: config.insertFormat,
     strict: !config.skipUnknownFields,
     metadata: config.metadataColumns,
+    envelope: config.envelope,
     query: (sql) => writer.queryRows(sql),
-    onChange: (table, added, removed) => log.info('schema.changed', { table, added, removed }),
+    ...(log && { onChange: (table: string, added: string[], removed: string[]) => log.info('schema.changed', { table, added, removed }) }),
   });
+}
+
+/** SLUICE_ROUTES, bound per topic (formats/routes.ts); none with SLUICE_TABLE. */
+function routing(config: Config): { routerFor?: (topic: string) => TopicRouter; unmatched: Unmatched } {
+  const { rules, unmatched, json } = config.envelope;
+  if (!rules) return { unmatched };
+  const reader = new EnvelopeReader(json);
+  return { routerFor: (topic) => routerFor(rules, topic, reader), unmatched };
 }
 
 /**

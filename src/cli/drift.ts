@@ -25,11 +25,21 @@ export interface DriftFormatOptions {
 
 export function formatDrift(check: DriftCheck, opts: DriftFormatOptions): string {
   const out: string[] = [];
+  if (check.routes) out.push(formatRoutes(check.routes));
   for (const t of check.tables) out.push(formatTable(t, opts));
   if (!check.sample.complete) {
     out.push(`note: the sample is incomplete, these partitions were not read to their end in time: ${check.sample.unfinished.join(', ')}\n`);
   }
   return out.join('\n');
+}
+
+/** Where the sampled records went by SLUICE_ROUTES: a rule that matches nothing, or records nothing matches, show here first. */
+function formatRoutes(r: NonNullable<DriftCheck['routes']>): string {
+  const total = [...r.targets.values()].reduce((a, b) => a + b, 0) + r.unmatched;
+  const lines = [`routes (SLUICE_ROUTES) on ${total} sampled record${total === 1 ? '' : 's'}:`];
+  for (const [target, n] of [...r.targets].sort((a, b) => b[1] - a[1])) lines.push(`  ${target}: ${n}`);
+  lines.push(`  no route: ${r.unmatched}${r.example ? ` (e.g. ${r.example.slice(0, EXAMPLE_CHARS)})` : ''}`);
+  return lines.join('\n') + '\n';
 }
 
 function formatTable(t: TableDriftReport, opts: DriftFormatOptions): string {

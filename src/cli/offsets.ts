@@ -27,8 +27,10 @@ import {
   type FindRow,
   type LagRow,
   type ResetRow,
+  type RecordTime,
   type ResetTarget,
 } from '../kafka/offsets.js';
+import { EnvelopeReader, parseFieldRef, parseJsonEnvelope, type FieldRef, type JsonEnvelope } from '../formats/envelope.js';
 
 export interface OffsetsIo {
   out: (s: string) => void;
@@ -38,24 +40,27 @@ export interface OffsetsIo {
 
 export const USAGE = `usage: sluice offsets <command> [--brokers host:port,...] [--json]
 
-  lag   --group G [--topic T ...]      committed vs end offset and age per partition
+  lag   --group G [--topic T ...] [--accepted-at FIELD]
+                                       committed vs end offset and time lag per partition
   find  --topic T --time TIME          first offset at or after TIME per partition
   reset --group G --topic T (--to-time TIME | --to-earliest | --to-latest | --to-offset P:O,...)
         [--execute]                    print the plan; change offsets only with --execute
 
-TIME is ISO-8601 with a zone (2024-05-01T22:00:00Z, 2024-05-01T23:00:00+01:00)
+The time lag counts from FIELD of the last committed record (header.<name>,
+envelope.<path>, kafka.timestamp), default $SLUICE_ACCEPTED_AT, as the sink's
+end-to-end latency does. TIME is ISO-8601 with a zone (2024-05-01T22:00:00Z, 2024-05-01T23:00:00+01:00)
 or epoch milliseconds. Brokers default to $SLUICE_KAFKA_BROKERS, else 127.0.0.1:9092;
 TLS and SASL come from the sink's SLUICE_KAFKA_SECURITY_PROTOCOL, _SASL_* and _SSL_CA_FILE.`;
 
 export type OffsetsArgs =
   | { command: 'help' }
-  | { command: 'lag'; brokers: string[]; group: string; topics: string[]; json: boolean }
+  | { command: 'lag'; brokers: string[]; group: string; topics: string[]; json: boolean; acceptedAt: { ref: FieldRef; json: JsonEnvelope | undefined } }
   | { command: 'find'; brokers: string[]; topic: string; time: number; json: boolean }
   | { command: 'reset'; brokers: string[]; group: string; topic: string; target: ResetTarget; execute: boolean; json: boolean };
 
 const COMMON: FlagSpec = { '--brokers': 'value', '--json': 'switch' };
 const FLAGS: Record<'lag' | 'find' | 'reset', FlagSpec> = {
-  lag: { ...COMMON, '--group': 'value', '--topic': 'list' },
+  lag: { ...COMMON, '--group': 'value', '--topic': 'list', '--accepted-at': 'value' },
   find: { ...COMMON, '--topic': 'value', '--time': 'value' },
   reset: {
     ...COMMON,
@@ -91,7 +96,7 @@ export function parseOffsetsArgs(args: string[], env: NodeJS.ProcessEnv): Offset
 
   switch (command) {
     case 'lag':
-      return { command, brokers, group: required('--group'), topics: [...new Set(values.get('--topic') ?? [])], json };
+      return { command, brokers, group: required('--group'), topics: [...new Set(values.get('--topic') ?? [])], json, acceptedAt: acceptedAt(one('--accepted-at'), env) };
     case 'find':
       return { command, brokers, topic: required('--topic'), time: parseTime('--time', required('--time')), json };
     case 'reset': {
@@ -106,6 +111,19 @@ export function parseOffsetsArgs(args: string[], env: NodeJS.ProcessEnv): Offset
         : { kind: 'offsets', offsets: parsePartitionOffsets(one('--to-offset')!) };
       return { command, brokers, group: required('--group'), topic: required('--topic'), target, execute: values.has('--execute'), json };
     }
+  }
+}
+
+/** --accepted-at, else SLUICE_ACCEPTED_AT (with SLUICE_ENVELOPE_JSON for envelope fields), else the Kafka timestamp. */
+function acceptedAt(flag: string | undefined, env: NodeJS.ProcessEnv): { ref: FieldRef; json: JsonEnvelope | undefined } {
+  const name = flag !== undefined ? '--accepted-at' : 'SLUICE_ACCEPTED_AT';
+  try {
+    const ref = parseFieldRef(flag ?? (env.SLUICE_ACCEPTED_AT?.trim() || 'kafka.timestamp'), ['kafka', 'header', 'envelope']);
+    const json = parseJsonEnvelope(env.SLUICE_ENVELOPE_JSON ?? '');
+    if (ref.source === 'envelope' && !json) throw new Error(`reads ${ref.text}, but SLUICE_ENVELOPE_JSON is not set`);
+    return { ref, json };
+  } catch (err) {
+    throw new ConfigError(name, (err as Error).message);
   }
 }
 
@@ -185,7 +203,7 @@ export function table(header: string[], rows: string[][], right: boolean[]): str
 
 const dash = (n: number | null) => (n === null ? '-' : String(n));
 
-export function formatLag(group: string, rows: LagRow[]): string {
+export function formatLag(group: string, rows: LagRow[], timeFrom = 'kafka.timestamp'): string {
   const totalLag = rows.reduce((sum, r) => sum + r.lag, 0);
   const ages = rows.flatMap((r) => (r.timeLagMs === null ? [] : [r.timeLagMs]));
   const body = rows.map((r) => [
@@ -197,7 +215,7 @@ export function formatLag(group: string, rows: LagRow[]): string {
     r.timeLagMs === null ? '-' : formatDuration(r.timeLagMs),
   ]);
   const total = ['TOTAL', '', '', '', String(totalLag), ages.length ? `${formatDuration(Math.max(...ages))} max` : '-'];
-  return `group ${group}\n` + table(['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG', 'TIME LAG'], [...body, total], [false, true, true, true, true, true]);
+  return `group ${group}${timeFrom === 'kafka.timestamp' ? '' : ` (time lag from ${timeFrom})`}\n` + table(['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG', 'TIME LAG'], [...body, total], [false, true, true, true, true, true]);
 }
 
 export function lagJson(group: string, rows: LagRow[]): object {
@@ -257,8 +275,11 @@ export async function offsetsCommand(
     const print = (json: object, text: string) => io.out((a.json ? JSON.stringify(json, null, 2) : text) + '\n');
     switch (a.command) {
       case 'lag': {
-        const rows = await groupLag(client, a.group, a.topics);
-        print(lagJson(a.group, rows), formatLag(a.group, rows));
+        const reader = new EnvelopeReader(a.acceptedAt.json);
+        const ref = a.acceptedAt.ref;
+        const timeOf: RecordTime | undefined = ref.source === 'kafka' ? undefined : (m) => reader.time(ref, { offset: 0, timestamp: Number(m.timestamp), key: null, value: m.value, headers: m.headers });
+        const rows = await groupLag(client, a.group, a.topics, Date.now, timeOf);
+        print({ ...lagJson(a.group, rows), timeLagFrom: ref.text }, formatLag(a.group, rows, ref.text));
         break;
       }
       case 'find': {

@@ -32,12 +32,18 @@ import { fitLetter, packLetters } from './fit.js';
 /** A record the sink will not write, and why. */
 export interface DeadLetter {
   readonly record: SourceRecord;
-  /** `precheck` reason; 'invalid' when the sink could not decode it into a row of the table; 'rejected' when ClickHouse refused the row. */
-  readonly reason: PrecheckReason | 'invalid' | 'rejected';
+  /**
+   * `precheck` reason; 'invalid' when the sink could not decode it into a
+   * row of the table; 'rejected' when ClickHouse refused the row;
+   * 'unrouted' when no route takes it (or a `!deadletter` route does).
+   */
+  readonly reason: PrecheckReason | 'invalid' | 'rejected' | 'unrouted';
   readonly code: number | undefined;
   readonly message: string;
   /** The column whose value was wrong, when one was ('invalid'). */
   readonly column?: string | undefined;
+  /** The table the record was meant for, when routes chose it (else the partition's); '' for none ('unrouted'). */
+  readonly table?: string | undefined;
 }
 
 export interface DeadLetterSink {
@@ -169,7 +175,7 @@ function headersFor(source: { topic: string; partition: number; table: string },
     [HEADER.partition]: String(source.partition),
     [HEADER.offset]: String(l.record.offset),
     [HEADER.timestamp]: String(l.record.timestamp),
-    [HEADER.table]: source.table,
+    [HEADER.table]: l.table ?? source.table,
     [HEADER.errorClass]: l.reason,
     [HEADER.errorCode]: l.code === undefined ? '' : String(l.code),
     [HEADER.errorMessage]: truncateUtf8(l.message, 1000),

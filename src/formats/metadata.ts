@@ -46,6 +46,8 @@ import type { Codec, Reason } from './codecs/index.js';
 import type { ColumnSchema, TableSchema } from './decoder.js';
 import type { RowWriter } from './row-writer.js';
 import type { TypeNode } from './types.js';
+import { envelopeStep, isTimeColumn } from './envelope-columns.js';
+import type { EnvelopeReader, FieldRef } from './envelope.js';
 
 export const METADATA_FIELDS = ['topic', 'partition', 'offset', 'timestamp', 'key', 'headers'] as const;
 export type MetadataField = (typeof METADATA_FIELDS)[number];
@@ -96,7 +98,8 @@ export interface SourceMeta {
 /** Whose metadata the rows carry: the records' own partition, or per record (replay). */
 export type RowOrigin = { readonly topic: string; readonly partition: number } | ((record: SourceRecord) => SourceMeta);
 
-type Step = (out: RowWriter, topic: string, partition: number, r: SourceRecord | SourceMeta) => Reason;
+/** `r`: whose metadata; `record`: the record itself (its value, for envelope fields). */
+type Step = (out: RowWriter, topic: string, partition: number, r: SourceRecord | SourceMeta, record: SourceRecord) => Reason;
 
 export class MetadataWriter {
   /** The columns written, in the order written (after the payload's). */
@@ -126,7 +129,7 @@ export class MetadataWriter {
     }
     for (let i = 0; i < this.steps.length; i++) {
       if (this.withDefaults) out.u8(0);
-      const reason = this.steps[i]!(out, topic, partition, r);
+      const reason = this.steps[i]!(out, topic, partition, r, record);
       if (reason !== undefined) {
         this.failedColumn = this.columns[i]!;
         return reason;
@@ -142,7 +145,13 @@ export interface BoundSchema {
   readonly metadata: MetadataWriter | undefined;
 }
 
-export function bindMetadata(schema: TableSchema, columns: MetadataColumns, withDefaults: boolean): BoundSchema {
+/** Columns filled from envelope fields (SLUICE_ENVELOPE_COLUMNS, envelope-columns.ts). */
+export interface EnvelopeColumns {
+  readonly columns: ReadonlyMap<string, FieldRef>;
+  readonly reader: EnvelopeReader;
+}
+
+export function bindMetadata(schema: TableSchema, columns: MetadataColumns, withDefaults: boolean, envelope?: EnvelopeColumns): BoundSchema {
   const fieldOf = new Map<string, MetadataField>();
   for (const [f, c] of columns) fieldOf.set(c, f);
   const payload: ColumnSchema[] = [];
@@ -155,7 +164,9 @@ export function bindMetadata(schema: TableSchema, columns: MetadataColumns, with
   for (const c of schema.columns) {
     const field = fieldOf.get(c.name);
     const names = nestedHeaders && c.name.startsWith(headers) ? HEADER_ARRAYS.get(c.name.slice(headers.length)) : undefined;
+    const ref = envelope?.columns.get(c.name);
     if (field !== undefined) steps.push({ column: c.name, step: stepFor(field, c) });
+    else if (ref !== undefined) steps.push({ column: c.name, step: envelopeColumnStep(c, ref, envelope!.reader) });
     else if (names !== undefined) steps.push({ column: c.name, step: headerArrayStep(c, names) });
     else payload.push(c);
   }
@@ -212,26 +223,38 @@ function isString(t: TypeNode): boolean {
 }
 
 function timestampStep(c: ColumnSchema, refuse: (takes: string) => Error): Step {
-  const t = c.type;
+  const write = timeWriter(c, refuse);
+  return (out, _t, _p, r) => write(out, r.timestamp);
+}
+
+/** Writes a time in ms into the column's type (DateTime, DateTime64(p), a 64-bit integer of ms; Nullable of them too). */
+function timeWriter(c: ColumnSchema, refuse: (takes: string) => Error): (out: RowWriter, ms: number) => Reason {
+  const t = c.type.kind === 'nullable' ? c.type.inner : c.type;
   const codec = c.codec;
-  if (t.kind === 'datetime') return (out, _t, _p, r) => codec.value(Math.floor(r.timestamp / 1000), out);
+  if (t.kind === 'datetime') return (out, ms) => codec.value(Math.floor(ms / 1000), out);
   if (t.kind === 'datetime64') {
     const p = t.precision;
     if (p <= 3) {
       const div = 10 ** (3 - p);
-      return (out, _t, _p, r) => codec.value(Math.floor(r.timestamp / div), out);
+      return (out, ms) => codec.value(Math.floor(ms / div), out);
     }
     // ms × 10^(p-3) stays exact below 2^53 up to microseconds; finer goes through one BigInt.
     if (p <= 6) {
       const mul = 10 ** (p - 3);
-      return (out, _t, _p, r) => codec.value(r.timestamp * mul, out);
+      return (out, ms) => codec.value(ms * mul, out);
     }
     const mul = 10n ** BigInt(p - 3);
-    return (out, _t, _p, r) => codec.value(BigInt(r.timestamp) * mul, out);
+    return (out, ms) => codec.value(BigInt(ms) * mul, out);
   }
   // A current time in ms is ~1.7e12: narrower integers can never hold it.
-  if (t.kind === 'int' && t.bits >= 64) return (out, _t, _p, r) => codec.value(r.timestamp, out);
+  if (t.kind === 'int' && t.bits >= 64) return (out, ms) => codec.value(ms, out);
   throw refuse('DateTime, DateTime64(3) or an integer of 64 bits or more (milliseconds)');
+}
+
+function envelopeColumnStep(c: ColumnSchema, ref: FieldRef, reader: EnvelopeReader): Step {
+  const write = isTimeColumn(c.type) ? timeWriter(c, () => new Error(`column ${c.name}: not a time type`)) : undefined;
+  const step = envelopeStep(c, ref, reader, (out, ms) => write!(out, ms));
+  return (out, topic, _p, _r, record) => step(out, topic, record);
 }
 
 /** The key's bytes straight from the record's chunk (no Buffer view); null for a record without key. */

@@ -32,6 +32,7 @@ import { tableSchema, type RowLayout } from './decoder.js';
 import { JsonDecoder } from './json.js';
 import { UnsupportedTypeError } from './types.js';
 import { bindMetadata, DEFAULT_METADATA_COLUMNS_TEXT, MetadataTypeError, parseMetadataColumns, type MetadataColumns } from './metadata.js';
+import { envelopedDecoder, EnvelopeReader, type FieldRef, type JsonEnvelope } from './envelope.js';
 
 export type EncodingMode = 'typed' | 'passthrough';
 
@@ -43,6 +44,11 @@ export interface TableEncodersOptions {
   readonly strict: boolean;
   /** Kafka metadata columns to fill (SLUICE_METADATA_COLUMNS); default: the default names. */
   readonly metadata?: MetadataColumns;
+  /**
+   * SLUICE_ENVELOPE_JSON (only the payload is decoded into the row) and
+   * SLUICE_ENVELOPE_COLUMNS (columns filled from envelope fields).
+   */
+  readonly envelope?: { readonly json: JsonEnvelope | undefined; readonly columns: ReadonlyMap<string, FieldRef> };
   readonly query: QueryRows;
   /** Called when a table's schema changed after start-up (for the log). */
   readonly onChange?: (table: string, added: string[], removed: string[]) => void;
@@ -72,7 +78,8 @@ export class TableEncoders {
 
   async load(): Promise<void> {
     if (this.opts.mode === 'passthrough') {
-      if (this.metadata.size > 0) for (const t of this.tables) await this.refuseMetadataColumns(t);
+      if (this.opts.envelope?.json) throw new ConfigError('SLUICE_ENVELOPE_JSON', 'needs typed rows (SLUICE_INSERT_FORMAT=rowbinary): jsoneachrow forwards the whole value, envelope and all');
+      if (this.metadata.size > 0 || (this.opts.envelope?.columns.size ?? 0) > 0) for (const t of this.tables) await this.refuseMetadataColumns(t);
       return;
     }
     this.layout = (await hasRowBinaryWithDefaults(this.opts.query)) ? 'RowBinaryWithDefaults' : 'RowBinary';
@@ -94,7 +101,7 @@ export class TableEncoders {
   /** Passthrough forwards the payload as it is: nothing could fill a metadata column. */
   private async refuseMetadataColumns(table: string): Promise<void> {
     const cols = await readTableColumns(this.opts.query, this.opts.database, table);
-    const wanted = new Set(this.metadata.values());
+    const wanted = new Set([...this.metadata.values(), ...(this.opts.envelope?.columns.keys() ?? [])]);
     const found = cols.columns.filter((c) => wanted.has(c.name) && (c.defaultKind === '' || c.defaultKind === 'DEFAULT')).map((c) => c.name);
     if (found.length === 0) return;
     throw new ConfigError(
@@ -159,8 +166,11 @@ export class TableEncoders {
     if (this.signatures.get(table) === signature) return false;
     // A type that cannot be encoded after an ALTER keeps the old encoder:
     // inserts then fail on the server and are retried, visibly.
-    const { payload, metadata } = bindMetadata(tableSchema(cols), this.metadata, this.layout === 'RowBinaryWithDefaults');
-    const decoder = new JsonDecoder(payload, { layout: this.layout, strict: this.opts.strict });
+    const env = this.opts.envelope;
+    const reader = new EnvelopeReader(env?.json);
+    const { payload, metadata } = bindMetadata(tableSchema(cols), this.metadata, this.layout === 'RowBinaryWithDefaults', env && env.columns.size > 0 ? { columns: env.columns, reader } : undefined);
+    const json = new JsonDecoder(payload, { layout: this.layout, strict: this.opts.strict });
+    const decoder = env?.json ? envelopedDecoder(json, reader) : json;
     const before = this.columnNames.get(table);
     const names = cols.columns.map((c) => c.name);
     this.encoders.set(table, typedEncoder(table, decoder, ++this.version, metadata));

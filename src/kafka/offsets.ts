@@ -12,6 +12,7 @@
  * (unknown topic, group with no offsets). Offsets are JS numbers, exact up to
  * 2^53, far beyond any real log.
  */
+import { installCodecs } from './codecs.js';
 import { randomUUID } from 'node:crypto';
 import { kafkaClientOptions, PLAINTEXT, type KafkaSecurity } from './security.js';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
@@ -30,7 +31,7 @@ export interface LagRow {
   committed: number | null;
   end: number;
   lag: number;
-  /** Timestamp (ms) of the record at committed − 1; null when there is none to read. */
+  /** Time (ms) of the record at committed − 1 (its Kafka timestamp, or the `timeOf` given); null when there is none to read. */
   lastCommittedTimestamp: number | null;
   timeLagMs: number | null;
 }
@@ -71,6 +72,7 @@ export class GroupActiveError extends SluiceError {
 
 /** `retries`: connection attempts after the first (a probe of a cluster that may be down wants none). */
 export async function connect(brokers: string[], security: KafkaSecurity = PLAINTEXT, retries = 3): Promise<OffsetsClient> {
+  installCodecs();
   const kafka = new Kafka({
     clientId: 'sluice-offsets',
     brokers,
@@ -143,12 +145,21 @@ export async function committedOffsets(admin: Admin, group: string, topic: strin
   return new Map((entry?.partitions ?? []).map((p) => [p.partition, Number(p.offset) >= 0 ? Number(p.offset) : null]));
 }
 
-/** Lag of `group` on `topics`, or on every topic it has committed offsets for. */
+/** A record's time for the time lag: its acceptance time from an envelope (cli/offsets.ts), or undefined for its Kafka timestamp. */
+export type RecordTime = (m: { timestamp: string; headers?: Record<string, unknown>; value: Buffer | null }) => number | undefined;
+
+/**
+ * Lag of `group` on `topics`, or on every topic it has committed offsets
+ * for. The time lag is now minus the time of the last committed record:
+ * `timeOf` (an envelope's acceptance time, as the sink's end-to-end
+ * latency counts it), else its Kafka timestamp.
+ */
 export async function groupLag(
   client: OffsetsClient,
   group: string,
   topics: string[],
   now: () => number = Date.now,
+  timeOf?: RecordTime,
 ): Promise<LagRow[]> {
   const { admin } = client;
   if (topics.length > 0) {
@@ -183,7 +194,7 @@ export async function groupLag(
     }
   }
 
-  const stamps = await peekRecords(client, wanted);
+  const stamps = await peekRecords(client, wanted, timeOf);
   const t = now();
   for (const { row, topic, partition } of wanted) {
     const ts = stamps.get(`${topic}:${partition}`)?.timestamp ?? null;
@@ -212,6 +223,8 @@ export interface PeekedRecord {
 export async function peekRecords(
   client: OffsetsClient,
   targets: Array<{ topic: string; partition: number; offset: number }>,
+  /** The time to report instead of the Kafka timestamp (groupLag's envelope time); undefined: the Kafka timestamp. */
+  timeOf?: RecordTime,
   timeoutMs = 15_000,
 ): Promise<Map<string, PeekedRecord | null>> {
   const found = new Map<string, PeekedRecord | null>();
@@ -246,7 +259,7 @@ export async function peekRecords(
       eachBatch: async ({ batch }) => {
         const first = batch.messages[0];
         if (first) {
-          const record = { timestamp: Number(first.timestamp), key: first.key ? first.key.toString('latin1') : null };
+          const record = { timestamp: timeOf?.(first) ?? Number(first.timestamp), key: first.key ? first.key.toString('latin1') : null };
           settle(batch.topic, batch.partition, Number(first.offset), record);
         }
       },

@@ -24,6 +24,7 @@
  * offset tools (offsets.ts) and TLS/SASL options (security.ts). It imports
  * only ops/ and the base.
  */
+import { installCodecs } from './codecs.js';
 import { Kafka, logLevel as KafkaLogLevel, type Consumer, type LogEntry } from 'kafkajs';
 import { compactChunk, type RawMessage, type SourceRecord } from './record.js';
 import { kafkaClientOptions, type KafkaSecurity } from './security.js';
@@ -110,6 +111,7 @@ export function kafkaLogCreator(log: Logger, limit = new LogRateLimit(30_000)) {
  * restarts the consumer); a start-up check wants a quick, clear answer.
  */
 export function createKafka(config: KafkaClientSettings, log: Logger, retries = 12): Kafka {
+  installCodecs();
   return new Kafka({
     clientId: config.kafkaClientId,
     brokers: [...config.kafkaBrokers],

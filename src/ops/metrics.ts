@@ -12,8 +12,12 @@
  * imports only the base (errors, retry, version) and libraries.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BulkHistogram } from './bulk-histogram.js';
 
 export const PREFIX = 'sluice_';
+
+/** Seconds: from a fast path (tens of ms) to a backlog of an hour. */
+const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
 
 export interface Metrics {
   readonly registry: Registry;
@@ -26,7 +30,11 @@ export interface Metrics {
   readonly batchesInserted: Counter<'topic' | 'table'>;
   readonly batchRows: Histogram<'table'>;
   readonly insertDuration: Histogram<'table'>;
-  readonly endToEndLatency: Histogram<'table'>;
+  /** Per row: insert acknowledged minus the record's acceptance time (SLUICE_ACCEPTED_AT), by table. */
+  readonly endToEndLatency: BulkHistogram;
+  /** Per row: acceptance time minus the event's own time (SLUICE_EVENT_TIME), by table. */
+  readonly eventToAccepted: BulkHistogram;
+  readonly recordsDropped: Counter<'topic' | 'reason'>;
   readonly retries: Counter<'operation' | 'kind'>;
   readonly consumerLag: Gauge<'topic' | 'partition'>;
   readonly timeLag: Gauge<'topic' | 'partition'>;
@@ -79,11 +87,24 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: r,
     }),
-    endToEndLatency: new Histogram({
-      name: `${PREFIX}end_to_end_latency_seconds`,
-      help: 'Insert completion time minus the Kafka timestamp of the oldest record of each batch.',
-      labelNames: ['table'],
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+    endToEndLatency: new BulkHistogram(
+      `${PREFIX}end_to_end_latency_seconds`,
+      'Per row: the moment ClickHouse acknowledged its insert minus the time the event was accepted (SLUICE_ACCEPTED_AT: an envelope time, or the Kafka timestamp).',
+      'table',
+      LATENCY_BUCKETS,
+      registry,
+    ),
+    eventToAccepted: new BulkHistogram(
+      `${PREFIX}event_to_accepted_seconds`,
+      'Per row: the time the event was accepted minus its own time (SLUICE_EVENT_TIME); rows without an event time are not counted.',
+      'table',
+      LATENCY_BUCKETS,
+      registry,
+    ),
+    recordsDropped: new Counter({
+      name: `${PREFIX}records_dropped_total`,
+      help: 'Records not written on purpose: no route matched and SLUICE_ROUTE_UNMATCHED=drop (reason="unmatched"), or a !drop route (reason="rule").',
+      labelNames: ['topic', 'reason'],
       registers: r,
     }),
     retries: new Counter({ name: `${PREFIX}retries_total`, help: 'Retried operations, by operation and error class.', labelNames: ['operation', 'kind'], registers: r }),

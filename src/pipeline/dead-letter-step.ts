@@ -41,8 +41,9 @@ export async function sendDeadLetters(c: StepContext, sink: DeadLetterSink, lett
   });
   if (stalled) c.stall(undefined);
   for (const l of letters) {
-    c.deps.metrics.recordsDeadLettered.inc({ topic: c.topic, table: c.table, reason: l.reason });
-    c.deps.deadLetterTally.add({ topic: c.topic, table: c.table, reason: l.reason });
+    const table = l.table ?? c.table;
+    c.deps.metrics.recordsDeadLettered.inc({ topic: c.topic, table, reason: l.reason });
+    c.deps.deadLetterTally.add({ topic: c.topic, table, reason: l.reason });
   }
   if (truncated > 0) c.deps.metrics.deadLettersTruncated.inc({ topic: c.topic }, truncated);
   // Counted by metrics and summarised by main.ts every minute (dlq.summary); per batch only at debug.

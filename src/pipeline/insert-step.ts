@@ -11,7 +11,8 @@
  * names a column the table lost triggers `refreshSchema` and is retried
  * soon. Credentials or a missing table log one insert.failing error per
  * stall; routine retries are rate-limited warnings. Metrics of inserted
- * rows, bytes and latency are counted on success.
+ * rows, bytes and latency are counted on success; `landed` sees every row
+ * with the moment its insert was acknowledged (end-to-end latency).
  */
 import type { InsertBody } from '../clickhouse/writer.js';
 import { classifyClickHouseError } from '../clickhouse/errors.js';
@@ -49,7 +50,7 @@ export async function insertWithRetry(
         }
         const done = Date.now();
         metrics.insertDuration.observe({ table: c.table }, (done - started) / 1000);
-        metrics.endToEndLatency.observe({ table: c.table }, Math.max(0, done - slice[0]!.timestamp) / 1000);
+        c.deps.landed(c.table, slice, done);
       }),
     {
       ...c.deps.backoff,

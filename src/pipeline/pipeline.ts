@@ -36,6 +36,7 @@ import { LogRateLimit, type EventTally, type Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { within, type BackoffOptions, type Wakeup } from '../retry.js';
 import { PartitionWorker, type DeadLetterSink } from './worker.js';
+import { DEADLETTER, DROP, type TopicRouter } from '../formats/routes.js';
 
 export interface PipelineDeps {
   readonly limits: BatchLimits;
@@ -43,7 +44,11 @@ export interface PipelineDeps {
   readonly maxRecordBytes: number;
   readonly insertConcurrency: number;
   readonly backoff: BackoffOptions;
+  /** topic → table (SLUICE_TABLE); a topic not in it is routed by `routerFor` (SLUICE_ROUTES). */
   readonly tables: ReadonlyMap<string, string>;
+  readonly routerFor?: (topic: string) => TopicRouter;
+  readonly unmatched: 'deadletter' | 'drop';
+  readonly landed: (table: string, records: readonly SourceRecord[], ackMs: number) => void;
   readonly insert: (table: string, body: InsertBody, rows: InsertIdentity) => Promise<void>;
   readonly encoders: { encoderFor(table: string): TableEncoder; refresh(table: string): Promise<boolean> };
   readonly unknownFields: (table: string, field: string, records: number) => void;
@@ -149,11 +154,17 @@ export class Pipeline {
     const key = `${topic}:${partition}`;
     let worker = this.workers.get(key);
     if (!worker) {
-      const table = this.deps.tables.get(topic);
-      if (!table) throw new Error(`no table configured for topic ${topic}`);
+      let table = this.deps.tables.get(topic);
+      let router = table === undefined ? this.deps.routerFor?.(topic) : undefined;
+      // Every record of the topic to one table: no need to look at records.
+      if (router && router.fixed !== undefined && router.fixed !== DROP && router.fixed !== DEADLETTER) {
+        table = router.fixed;
+        router = undefined;
+      }
+      if (table === undefined && !router) throw new Error(`no table configured for topic ${topic}`);
       const cutAt = this.cutIntents.get(key);
       this.cutIntents.delete(key);
-      worker = new PartitionWorker(topic, partition, table, this.generation, {
+      worker = new PartitionWorker(topic, partition, table ?? '', this.generation, {
         ...this.deps,
         insertQueue: this.insertQueue,
         logLimit: this.logLimit,
@@ -162,7 +173,7 @@ export class Pipeline {
           if (!reason) this.stalls.delete(k);
           else this.stalls.set(k, { reason, since: this.stalls.get(k)?.since ?? this.now() });
         },
-      }, cutAt);
+      }, cutAt, router);
       this.workers.set(key, worker);
     }
     this.deps.metrics.recordsConsumed.inc({ topic }, records.length);

@@ -7,6 +7,7 @@
 import type PQueue from 'p-queue';
 import type { InsertIdentity } from '../clickhouse/features.js';
 import type { InsertBody } from '../clickhouse/writer.js';
+import type { SourceRecord } from '../kafka/record.js';
 import type { EventTally, LogRateLimit, Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { BackoffOptions, Wakeup } from '../retry.js';
@@ -28,6 +29,8 @@ export interface StepContext {
     readonly backoff: BackoffOptions;
     readonly insertQueue: PQueue;
     readonly insert: (table: string, body: InsertBody, rows: InsertIdentity) => Promise<void>;
+    /** Called once per acknowledged insert with its rows and the moment of the acknowledgement (ms). */
+    readonly landed: (table: string, records: readonly SourceRecord[], ackMs: number) => void;
     readonly metrics: Metrics;
     readonly logLimit: LogRateLimit;
     readonly deadLetterTally: EventTally;

@@ -40,6 +40,8 @@ import { sendDeadLetters } from './dead-letter-step.js';
 import { insertWithRetry } from './insert-step.js';
 import type { StepContext } from './step.js';
 import { sourceTopic } from '../kafka/failover.js';
+import type { TopicRouter } from '../formats/routes.js';
+import { splitByRoute } from './route-step.js';
 
 export type { DeadLetter, DeadLetterSink };
 
@@ -50,6 +52,8 @@ export interface WorkerDeps {
   readonly insertQueue: PQueue;
   /** `rows` says which rows the body holds (for the deduplication token). */
   readonly insert: (table: string, body: InsertBody, rows: InsertIdentity) => Promise<void>;
+  /** Called once per acknowledged insert with its rows (end-to-end latency, latency.ts). */
+  readonly landed: (table: string, records: readonly SourceRecord[], ackMs: number) => void;
   /** Counts fields records carry that the table has no column for (schema drift). */
   readonly unknownFields: (table: string, field: string, records: number) => void;
   /** Each table's encoder (typed rows or passthrough), and a re-read of its schema. */
@@ -64,6 +68,8 @@ export interface WorkerDeps {
   readonly log: Logger;
   /** Holds back repeats of routine retry lines (per partition and operation). */
   readonly logLimit: LogRateLimit;
+  /** SLUICE_ROUTE_UNMATCHED: what happens to a record no route matches. */
+  readonly unmatched: 'deadletter' | 'drop';
   /** Dead letters by topic, table and reason, summarised in the log periodically (main.ts). */
   readonly deadLetterTally: EventTally;
   /** Fired when ClickHouse answers again: insert retries stop waiting out their backoff. */
@@ -92,8 +98,10 @@ export class PartitionWorker {
   private encoded: { encoder: TableEncoder; batch: EncodedBatch; index: Map<SourceRecord, number> | undefined } | undefined;
   /** The rows' Kafka metadata columns (topic, partition): one object for the worker's life. */
   private readonly origin: { readonly topic: string; readonly partition: number };
-  /** What the insert and dead-letter steps need of this worker. */
-  private readonly step: StepContext;
+  /** What the insert and dead-letter steps need of this worker, per table written. */
+  private readonly steps = new Map<string, StepContext>();
+  /** The table being written: `table`, or the one a routed group of the batch goes to. */
+  private current: string;
 
   constructor(
     readonly topic: string,
@@ -103,13 +111,25 @@ export class PartitionWorker {
     private readonly deps: WorkerDeps,
     /** Where the previous owner cut its last batch (its cut intent), if it left one. */
     cutAt?: number,
+    /** Routes (SLUICE_ROUTES) when the records of this topic go to several tables; `table` is then ''. */
+    private readonly router?: TopicRouter,
   ) {
     this.key = `${topic}:${partition}`;
     this.origin = { topic: sourceTopic(topic, deps.mirrorSourceAlias ?? ''), partition };
     this.batcher = new Batcher(topic, partition, deps.limits, cutAt);
-    this.log = deps.log.child({ topic, partition, table });
+    this.log = deps.log.child({ topic, partition, ...(table !== '' && { table }) });
     this.signal = AbortSignal.any([deps.signal, this.abandonment.signal]);
-    this.step = { topic, recordedTopic: this.origin.topic, partition, table, key: this.key, log: this.log, signal: this.signal, stall: (r) => this.stall(r), deps };
+    this.current = table;
+  }
+
+  private stepFor(table: string): StepContext {
+    let s = this.steps.get(table);
+    if (!s) {
+      const log = table === this.table ? this.log : this.log.child({ table });
+      s = { topic: this.topic, recordedTopic: this.origin.topic, partition: this.partition, table, key: this.key, log, signal: this.signal, stall: (r) => this.stall(r), deps: this.deps };
+      this.steps.set(table, s);
+    }
+    return s;
   }
 
   /** Stall reports of an abandoned worker would describe a partition it no longer owns. */
@@ -201,24 +221,68 @@ export class PartitionWorker {
 
   private async write(batch: Batch): Promise<void> {
     const meta = { firstOffset: batch.firstOffset, lastOffset: batch.lastOffset, rows: batch.records.length };
-    const good: SourceRecord[] = [];
-    const letters: DeadLetter[] = [];
-    for (const record of batch.records) {
-      const reason = this.deps.deadLetters ? precheck(record, this.deps.maxRecordBytes) : undefined;
-      if (reason) letters.push({ record, reason, code: undefined, message: PRECHECK_MESSAGES[reason] });
-      else good.push(record);
-    }
+    const total = batch.records.length;
     if (!this.deps.deadLetters) {
-      await this.writeOrStall(batch.records, meta);
+      for (const [table, records] of await this.routeOrStall(batch.records, meta)) {
+        this.current = table;
+        await this.writeOrStall(records, meta);
+      }
       return;
     }
-    const total = batch.records.length;
+    const letters: DeadLetter[] = [];
+    // Routed first, from the envelope alone: a record that goes nowhere is
+    // never looked at further (not even prechecked as JSON).
+    const groups = this.router ? this.split(batch.records, letters) : [[this.table, batch.records] as const];
+    for (const [table, records] of groups) {
+      this.current = table;
+      const good: SourceRecord[] = [];
+      for (const record of records) {
+        const reason = precheck(record, this.deps.maxRecordBytes);
+        if (reason) letters.push({ record, reason, code: undefined, message: PRECHECK_MESSAGES[reason], ...(this.router && { table }) });
+        else good.push(record);
+      }
+      if (good.length > 0) await this.writeTable(good, letters, total, meta);
+    }
+    if (letters.length > 0) {
+      letters.sort((a, b) => a.record.offset - b.record.offset);
+      await this.deadLetter(letters, meta);
+    }
+    this.deps.deadLetterGuard.record(total, letters.length);
+    this.encoded = undefined;
+    this.log.debug('batch.written', { ...meta, deadLettered: letters.length });
+  }
+
+  private split(records: readonly SourceRecord[], letters: DeadLetter[]): Array<readonly [string, SourceRecord[]]> {
+    return splitByRoute(this.router!, records, letters, this.deps.unmatched, (reason, n) => this.deps.metrics.recordsDropped.inc({ topic: this.topic, reason }, n));
+  }
+
+  /**
+   * Without a dead-letter topic: the groups to write, or — when a record
+   * would be dead-lettered for its route — a stall on this batch (nothing
+   * is skipped; the rules change only with a restart).
+   */
+  private async routeOrStall(records: readonly SourceRecord[], meta: Record<string, unknown>): Promise<Array<readonly [string, SourceRecord[]]>> {
+    if (!this.router) return [[this.table, [...records]]];
+    for (;;) {
+      const letters: DeadLetter[] = [];
+      const groups = this.split(records, letters);
+      if (letters.length === 0) return groups;
+      this.stalled(`record at offset ${letters[0]!.record.offset} has no route (${letters[0]!.message})`, meta, undefined);
+      await sleep(this.deps.backoff.maxMs, this.signal);
+    }
+  }
+
+  /**
+   * One table's records of the batch: decoded, inserted (isolating rows the
+   * server refuses), their bad records added to `letters`.
+   */
+  private async writeTable(good: readonly SourceRecord[], letters: DeadLetter[], total: number, meta: Record<string, unknown>): Promise<void> {
     const within = (bad: number) => this.deps.deadLetterGuard.allows(bad, total);
     // Decoded here, in the sink: a value that cannot be a row of the table
     // is dead-lettered by itself, with its column and reason.
     const encoded = await this.encodeHolding(good, letters.length, total, meta);
     for (const inv of encoded.invalid) {
-      letters.push({ record: inv.record, reason: 'invalid', code: undefined, message: inv.column !== undefined ? `column ${inv.column}: ${inv.reason}` : inv.reason, column: inv.column });
+      letters.push({ record: inv.record, reason: 'invalid', code: undefined, message: inv.column !== undefined ? `column ${inv.column}: ${inv.reason}` : inv.reason, column: inv.column, ...(this.router && { table: this.current }) });
     }
     const isolate = (records: readonly SourceRecord[], extrapolate: boolean) =>
       insertIsolating(records, (slice) => this.insertWithRetry(slice), (bad, examined) => {
@@ -250,16 +314,10 @@ export class PartitionWorker {
       }
     }
     this.stall(undefined);
+    const table = this.router ? this.current : undefined;
     for (const r of outcome.bad) {
-      letters.push({ record: r.record, reason: 'rejected', code: r.error.code, message: r.error.message });
+      letters.push({ record: r.record, reason: 'rejected', code: r.error.code, message: r.error.message, table });
     }
-    if (letters.length > 0) {
-      letters.sort((a, b) => a.record.offset - b.record.offset);
-      await this.deadLetter(letters, meta);
-    }
-    this.deps.deadLetterGuard.record(total, letters.length);
-    this.encoded = undefined;
-    this.log.debug('batch.written', { ...meta, deadLettered: letters.length });
   }
 
   /**
@@ -274,10 +332,10 @@ export class PartitionWorker {
   private async encodeHolding(records: readonly SourceRecord[], alreadyBad: number, total: number, meta: Record<string, unknown>): Promise<EncodedBatch> {
     const { encoders, deadLetterGuard } = this.deps;
     for (let attempt = 0; ; attempt++) {
-      let encoder = encoders.encoderFor(this.table);
+      let encoder = encoders.encoderFor(this.current);
       let batch = encoder.encode(records, this.origin);
       if (attempt === 0 && batch.invalid.some((i) => i.unknownField) && (await this.refreshSchema())) {
-        encoder = encoders.encoderFor(this.table);
+        encoder = encoders.encoderFor(this.current);
         batch = encoder.encode(records, this.origin);
       }
       this.countUnknown(batch);
@@ -287,7 +345,7 @@ export class PartitionWorker {
         return batch;
       }
       const first = batch.invalid[0]!;
-      const reason = `dead letters over SLUICE_DLQ_MAX_RATIO (${this.deps.deadLetterGuardRatio}): ${alreadyBad + batch.invalid.length} of ${total} records of this batch cannot be rows of ${this.table}; likely a missing migration or a bad deploy — the rows are held and retried, nothing is dead-lettered until it is fixed`;
+      const reason = `dead letters over SLUICE_DLQ_MAX_RATIO (${this.deps.deadLetterGuardRatio}): ${alreadyBad + batch.invalid.length} of ${total} records of this batch cannot be rows of ${this.current}; likely a missing migration or a bad deploy — the rows are held and retried, nothing is dead-lettered until it is fixed`;
       if (attempt === 0) this.log.error('dlq.ratio_exceeded', { ...meta, invalid: batch.invalid.length, example: { offset: first.record.offset, column: first.column, reason: first.reason }, reason });
       this.stall(reason);
       await sleep(this.deps.backoff.maxMs, this.signal);
@@ -298,7 +356,7 @@ export class PartitionWorker {
   /** Reads the table's schema again; true if it changed. A failed read (server down) counts as no change. */
   private async refreshSchema(): Promise<boolean> {
     try {
-      return await this.deps.encoders.refresh(this.table);
+      return await this.deps.encoders.refresh(this.current);
     } catch (err) {
       this.log.warn('schema.read_failed', { error: errorMessage(err) });
       return false;
@@ -306,7 +364,7 @@ export class PartitionWorker {
   }
 
   private countUnknown(batch: EncodedBatch): void {
-    for (const [field, n] of batch.unknown) this.deps.unknownFields(this.table, field, n);
+    for (const [field, n] of batch.unknown) this.deps.unknownFields(this.current, field, n);
   }
 
   /**
@@ -318,7 +376,7 @@ export class PartitionWorker {
    */
   private bodyFor(slice: readonly SourceRecord[]): { body: InsertBody; bytes: number } {
     const e = this.encoded;
-    if (e && e.encoder === this.deps.encoders.encoderFor(this.table)) {
+    if (e && e.encoder === this.deps.encoders.encoderFor(this.current)) {
       const rows = e.batch.rows;
       let from = rows[0] === slice[0] ? 0 : -1;
       if (from < 0) {
@@ -330,7 +388,7 @@ export class PartitionWorker {
         return { body: { format: e.encoder.format, columns: e.encoder.columns, chunks }, bytes: chunks.reduce((n, c) => n + c.length, 0) };
       }
     }
-    const encoder = this.deps.encoders.encoderFor(this.table);
+    const encoder = this.deps.encoders.encoderFor(this.current);
     const fresh = encoder.encode(slice, this.origin);
     if (fresh.invalid.length > 0) {
       const inv = fresh.invalid[0]!;
@@ -371,11 +429,11 @@ export class PartitionWorker {
   }
 
   private deadLetter(letters: DeadLetter[], meta: Record<string, unknown>): Promise<void> {
-    return sendDeadLetters(this.step, this.deps.deadLetters!, letters, meta);
+    return sendDeadLetters(this.stepFor(this.table), this.deps.deadLetters!, letters, meta);
   }
 
   /** One slice as one INSERT, retrying everything but data errors (insert-step.ts). */
   private insertWithRetry(slice: readonly SourceRecord[]): Promise<void> {
-    return insertWithRetry(this.step, slice, (s) => this.bodyFor(s), () => void this.refreshSchema());
+    return insertWithRetry(this.stepFor(this.current), slice, (s) => this.bodyFor(s), () => void this.refreshSchema());
   }
 }

@@ -25,10 +25,20 @@ async function run(args: string[]) {
 }
 
 describe('parseOffsetsArgs', () => {
+  it('takes the time-lag field from --accepted-at, else SLUICE_ACCEPTED_AT, and refuses what it cannot read', () => {
+    const lag = (args: string[], e: NodeJS.ProcessEnv = env) => parseOffsetsArgs(['lag', '--group', 'g', ...args], e);
+    expect(lag(['--accepted-at', 'header.accepted_at'])).toMatchObject({ acceptedAt: { ref: { source: 'header', path: ['accepted_at'] } } });
+    expect(lag([], { ...env, SLUICE_ACCEPTED_AT: 'header.t' })).toMatchObject({ acceptedAt: { ref: { text: 'header.t' } } });
+    expect(lag([], { ...env, SLUICE_ACCEPTED_AT: 'envelope.at', SLUICE_ENVELOPE_JSON: 'envelope:payload' })).toMatchObject({ acceptedAt: { ref: { source: 'envelope' }, json: { envelope: ['envelope'] } } });
+    expect(() => lag(['--accepted-at', 'envelope.at'])).toThrow(/--accepted-at: reads envelope.at, but SLUICE_ENVELOPE_JSON is not set/);
+    expect(() => lag(['--accepted-at', 'payload.ts'])).toThrow(/--accepted-at/);
+  });
+
   it('parses lag with repeated --topic and the default brokers', () => {
     expect(parseOffsetsArgs(['lag', '--group', 'g', '--topic', 'a', '--topic=b', '--json'], env)).toEqual({
       command: 'lag',
       brokers: ['127.0.0.1:9092'],
+      acceptedAt: { ref: { source: 'kafka', path: [], text: 'kafka.timestamp' }, json: undefined },
       group: 'g',
       topics: ['a', 'b'],
       json: true,

@@ -217,6 +217,8 @@ function harness(opts: Options = {}) {
     deadLetters: dlq,
     deadLetterGuard: new RatioGuard(0.25, 60_000, () => clock.now),
     deadLetterGuardRatio: 0.25,
+    unmatched: 'deadletter',
+    landed: () => {},
     pause: (tps: TopicPartition[]) => {
       for (const tp of tps) expect(tp.topic).toBe(TOPIC);
       pauses.push(tps.map((tp) => tp.partition));
