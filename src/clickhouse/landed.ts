@@ -34,7 +34,9 @@ export interface Landed {
   readonly rows: number;
 }
 
-export type LandedAnswer = { readonly partitions: Landed[]; readonly precisionMs: number } | { readonly missing: string[] };
+export type LandedAnswer =
+  | { readonly partitions: Landed[]; readonly precisionMs: number; /** false: no topic column, rows of every topic counted. */ readonly byTopic: boolean }
+  | { readonly missing: string[] };
 
 export function quoteString(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -71,5 +73,5 @@ export async function lastLanded(writer: Writer, database: string, table: string
     rows: Number(r.n),
     ...(key ? { key: Number(r.kn) ? null : Buffer.from(String(r.k), 'hex').toString('latin1') } : {}),
   }));
-  return { partitions, precisionMs };
+  return { partitions, precisionMs, byTopic: has(columns.topic) };
 }

@@ -141,8 +141,12 @@ export async function planFailover(o: FailoverOptions): Promise<FailoverPlan> {
         notes.push(`warehouse: no table given for ${topic}`);
       } else {
         const answer = await lastLanded(o.warehouse.writer, o.warehouse.database, table, o.warehouse.columns, topic);
+        const sharing = o.topics.filter((t) => o.warehouse!.table(t) === table);
         if ('missing' in answer) {
-          notes.push(`warehouse: ${table} lacks ${answer.missing.join(', ')} (SLUICE_METADATA_COLUMNS)`);
+          notes.push(answer.missing[0]!.startsWith('table ') ? `warehouse: ${answer.missing[0]} not found` : `warehouse: ${table} lacks ${answer.missing.join(', ')} (SLUICE_METADATA_COLUMNS)`);
+        } else if (!answer.byTopic && sharing.length > 1) {
+          // Offsets of one topic's partition would be taken for another's.
+          notes.push(`warehouse: ${table} holds ${sharing.join(', ')} but has no topic column; not used`);
         } else {
           const located: Located[] = await locate(o.target, remote, answer.partitions, answer.precisionMs);
           for (const l of located) put('warehouse', l.partition, l);
