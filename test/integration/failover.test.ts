@@ -15,7 +15,9 @@
  * into a MergeTree and a ReplicatedMergeTree table, `--using mm2` into
  * another ReplicatedMergeTree; every sink restarts against B's copy and
  * every record lands. The re-read and the duplicates each way leaves are
- * logged per partition.
+ * logged per partition. Then P comes back: the groups that read B fail
+ * back to P from the warehouse (the same command reversed), and records
+ * produced to P afterwards land once.
  *
  * Asserts what is deterministic: every id lands; the chosen (warehouse)
  * start re-reads nothing and leaves no duplicate, by offset on partition 0
@@ -79,6 +81,17 @@ async function committed(c: { port: number }, group: string, topic: string): Pro
   try {
     const [t] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
     return (t?.partitions ?? []).sort((a, b) => a.partition - b.partition).map((p) => Number(p.offset));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function groupMembers(c: { port: number }, group: string): Promise<number> {
+  const admin = client(c).admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([group]);
+    return groups[0]?.members.length ?? 0;
   } finally {
     await admin.disconnect();
   }
@@ -177,7 +190,7 @@ describe.each(['identity', 'default'] as const)('failover to B under the %s repl
     // On P, batches are cut by rows only (no age cut under a slow moment):
     // re-read windows on B are then the same blocks wherever offsets match.
     const env = (x: (typeof sinksOf)[number], on: { port: number }, t: string) =>
-      sinkEnv(t, x.table, x.group, { SLUICE_KAFKA_BROKERS: brokers(on), SLUICE_BATCH_MAX_ROWS: String(BATCH), ...(on === B ? alias : { SLUICE_BATCH_MAX_WAIT_MS: '600000' }) });
+      sinkEnv(t, x.table, x.group, { SLUICE_KAFKA_BROKERS: brokers(on), SLUICE_BATCH_MAX_ROWS: String(BATCH), ...(on === B ? alias : { SLUICE_BATCH_MAX_WAIT_MS: '600000', SLUICE_KAFKA_SESSION_TIMEOUT_MS: '6000' }) });
     // The sinks on P, each frozen (SIGSTOP) mid-stream once a quarter has landed, then killed.
     const onP = sinksOf.map((x) => startSink(env(x, P, topic)));
     for (const [i, x] of sinksOf.entries()) {
@@ -258,6 +271,38 @@ describe.each(['identity', 'default'] as const)('failover to B under the %s repl
         expect(duplicates[1]).toBeLessThanOrEqual(rereads[1]! + BATCH);
       }
     }
+
+    // Failing back: P is repaired (its log as it was) and the groups that
+    // read B move back to P from the warehouse — the same command reversed.
+    // Everything P holds was read from P or from B's copy, so they start at
+    // P's end (partition 1 by time and key: its rows from B carry B's offsets).
+    await services('start', 'kafka', P);
+    const back = sinksOf.filter((x) => x.using === undefined);
+    for (const x of back) {
+      // P restores the crashed members with the group; it drops them when
+      // their session times out (6 s here). Until then --execute is refused.
+      await waitFor(`the crashed members of ${x.name}'s group to time out on P`, async () => (await groupMembers(P, x.group)) === 0, 120_000, 500);
+      const run = await failover(['--to', brokers(P), '--source-alias', 'B', '--policy', 'identity', '--using', 'warehouse', '--group', x.group, '--topic', topic, '--table', x.table, '--execute', '--json']);
+      expect(run.code, run.err).toBe(0);
+      const plan = JSON.parse(run.out) as FailoverPlan;
+      console.log(`${policy}/${x.name}, failing back to P — sluice failover --execute:\n${formatPlan(plan, true)}`);
+      expect(await committed(P, x.group, topic)).toEqual([PER_PARTITION, PER_PARTITION]);
+    }
+    const producerAgain = client(P).producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producerAgain.connect();
+    await producerAgain.send({ topic, acks: -1, messages: Array.from({ length: 200 }, (_, j) => ({ key: `k${N + j}`, value: JSON.stringify({ id: N + j }), partition: j % 2 })) });
+    await producerAgain.disconnect();
+    const onPAgain = back.map((x) => startSink(sinkEnv(topic, x.table, x.group, { SLUICE_KAFKA_BROKERS: brokers(P), SLUICE_BATCH_MAX_ROWS: String(BATCH) })));
+    for (const x of back) {
+      await waitFor(`${x.name} sink to commit P's new end`, async () => (await committed(P, x.group, topic)).every((o) => o === PER_PARTITION + 100), 120_000);
+    }
+    await Promise.all(onPAgain.map((s) => s.stop()));
+    for (const x of back) {
+      await insertsSettled(ch(), x.table);
+      expect(await scalar(ch(), `SELECT uniqExact(id) FROM ${x.table}`), x.name).toBe(EXPECTED + 200);
+      expect(await scalar(ch(), `SELECT count() FROM ${x.table}`), x.name).toBe(EXPECTED + 200);
+    }
+    mark('failed back to P');
     await services('stop', 'kafka', P);
   });
 });
