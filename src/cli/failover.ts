@@ -125,13 +125,14 @@ export function parseFailoverArgs(args: string[], env: NodeJS.ProcessEnv): Failo
 
 const cell = (c: Candidate | undefined, atLeast: boolean) => (c ? `${c.start} ${c.via}${c.reread === null ? '' : ` +${atLeast ? '≥' : ''}${c.reread}`}` : '-');
 
-export function formatPlan(plan: FailoverPlan, executed: boolean): string {
+/** `target`: how to name the cluster the group moves to (the CLI gives its brokers). */
+export function formatPlan(plan: FailoverPlan, executed: boolean, target = 'cluster B'): string {
   const status = executed ? 'APPLIED' : 'DRY RUN, nothing changed; add --execute to apply';
-  const out = [`group ${plan.group}: failover to cluster B (${status})`];
+  const out = [`group ${plan.group}: failover to ${target} (${status})`];
   for (const topic of Object.keys(plan.policies)) {
     const rows = plan.rows.filter((r) => r.topic === topic);
     const remote = rows[0]?.remote ?? topic;
-    out.push(`topic ${topic} → ${remote} on B (${plan.policies[topic]} replication policy)`);
+    out.push(`topic ${topic} → ${remote} there (${plan.policies[topic]} replication policy)`);
     const body = rows.map((r) => [
       String(r.partition),
       `${r.low}..${r.end}`,
@@ -143,11 +144,11 @@ export function formatPlan(plan: FailoverPlan, executed: boolean): string {
       r.chosen.reread === null ? '-' : `${r.rereadAtLeast ? '≥' : ''}${r.chosen.reread}`,
       String(r.end - r.chosen.start),
     ]);
-    out.push(table(['PARTITION', 'B LOG', 'B NOW', 'WAREHOUSE', 'MM2', 'COMMITTED ON P', 'CHOSEN START', 'RE-READ', 'TO READ'], body, [true, true, true, false, false, false, false, true, true]));
+    out.push(table(['PARTITION', 'LOG', 'GROUP NOW', 'WAREHOUSE', 'MM2', 'SOURCE COMMITTED', 'CHOSEN START', 'RE-READ', 'TO READ'], body, [true, true, true, false, false, false, false, true, true]));
   }
   const atLeast = plan.rows.some((r) => r.rereadAtLeast) ? '≥' : '';
   out.push(`total: ${plan.totalReread === null ? 'unknown (no warehouse answer)' : atLeast + plan.totalReread} records re-read, ${plan.totalToRead} to read`);
-  out.push('(each candidate: start on B, how it was found, +records the warehouse holds from there on = re-read)');
+  out.push('(each candidate: start there, how it was found, +records the warehouse holds from there on = re-read)');
   for (const n of plan.notes) out.push(`note: ${n}`);
   return out.join('\n');
 }
@@ -211,7 +212,7 @@ export async function failoverCommand(args: string[], io: FailoverIo): Promise<n
       const state = await groupState(target.admin, a.group);
       if (isActive(state)) io.err(`warning: ${new GroupActiveError(a.group, state.state, state.members).message}; --execute will be refused until then\n`);
     }
-    io.out((a.json ? JSON.stringify({ ...plan, executed: a.execute }, null, 2) : formatPlan(plan, a.execute)) + '\n');
+    io.out((a.json ? JSON.stringify({ ...plan, executed: a.execute }, null, 2) : formatPlan(plan, a.execute, a.to.join(','))) + '\n');
     return 0;
   } catch (err) {
     const e = err instanceof SluiceError ? err : explainKafkaError(err, a.to);

@@ -234,7 +234,7 @@ describe.each(['identity', 'default'] as const)('failover to B under the %s repl
     await services('kill', 'kafka', P);
     for (const x of sinksOf.slice(0, 3)) {
       const plan = await execute(x);
-      console.log(`${policy}/${x.name}, P down — sluice failover --execute${x.using ? ` --using ${x.using}` : ''}:\n${formatPlan(plan, true)}`);
+      console.log(`${policy}/${x.name}, P down — sluice failover --execute${x.using ? ` --using ${x.using}` : ''}:\n${formatPlan(plan, true, brokers(B))}`);
       expect(plan.notes.join('\n')).toMatch(/committed: cluster P not used/);
     }
     mark('failover executed');
@@ -285,7 +285,7 @@ describe.each(['identity', 'default'] as const)('failover to B under the %s repl
       const run = await failover(['--to', brokers(P), '--source-alias', 'B', '--policy', 'identity', '--using', 'warehouse', '--group', x.group, '--topic', topic, '--table', x.table, '--execute', '--json']);
       expect(run.code, run.err).toBe(0);
       const plan = JSON.parse(run.out) as FailoverPlan;
-      console.log(`${policy}/${x.name}, failing back to P — sluice failover --execute:\n${formatPlan(plan, true)}`);
+      console.log(`${policy}/${x.name}, failing back to P — sluice failover --execute:\n${formatPlan(plan, true, brokers(P))}`);
       expect(await committed(P, x.group, topic)).toEqual([PER_PARTITION, PER_PARTITION]);
     }
     const producerAgain = client(P).producer({ createPartitioner: Partitioners.DefaultPartitioner });

@@ -54,7 +54,7 @@ describe('formatPlan', () => {
     };
     const text = formatPlan(plan, false);
     expect(text).toContain('group g: failover to cluster B (DRY RUN, nothing changed; add --execute to apply)');
-    expect(text).toContain('topic events → P.events on B (default replication policy)');
+    expect(text).toContain('topic events → P.events there (default replication policy)');
     expect(text).toMatch(/0 +0\.\.6000 +1213 +3500 offset \+0 +1213 checkpoint \+2287 +- +3500 warehouse +0 +2500/);
     expect(text).toContain('total: 0 records re-read, 2500 to read');
     expect(text).toContain('note: committed: cluster P not used');
