@@ -445,5 +445,5 @@ case "$cmd" in
     esac
     ;;
   status) status ;;
-  *) die "usage: scripts/services.sh install|start|stop|restart|kill|status [kafka|zookeeper|clickhouse]" ;;
+  *) die "usage: scripts/services.sh install|start|stop|restart|kill|status [kafka|zookeeper|clickhouse|mirrormaker]" ;;
 esac
