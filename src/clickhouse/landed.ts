@@ -60,18 +60,24 @@ export async function lastLanded(writer: Writer, database: string, table: string
     : tsType.startsWith('DateTime')
       ? [`toUInt64(toUnixTimestamp(${ts})) * 1000`, 1000]
       : [`toInt64(${ts})`, 1];
-  const key = has(columns.key) ? `, hex(ifNull(toString(argMax(${q(columns.key)}, ${q(columns.offset!)})), '')) AS k, isNull(argMax(${q(columns.key)}, ${q(columns.offset!)})) AS kn` : '';
+  const off = q(columns.offset!);
+  // The timestamp and key of the row of the largest offset, taken together:
+  // argMax of a Nullable column alone skips NULLs and would answer an
+  // earlier row's key.
+  const last = has(columns.key) ? `argMax(tuple(${tsExpr}, ${q(columns.key)}), ${off})` : `argMax(tuple(${tsExpr}), ${off})`;
   const where = has(columns.topic) ? ` WHERE ${q(columns.topic)} = ${quoteString(topic)}` : '';
+  const keyCols = has(columns.key) ? `, hex(ifNull(toString(tupleElement(l, 2)), '')) AS k, isNull(tupleElement(l, 2)) AS kn` : '';
   const rows = await writer.queryRows(
-    `SELECT toInt64(${q(columns.partition!)}) AS p, toString(max(toInt64(${q(columns.offset!)}))) AS o, toString(argMax(${tsExpr}, ${q(columns.offset!)})) AS t, count() AS n${key} ` +
-      `FROM ${q(database)}.${q(table)}${where} GROUP BY p ORDER BY p`,
+    `SELECT p, toString(o) AS o, toString(tupleElement(l, 1)) AS t, n${keyCols} FROM (` +
+      `SELECT toInt64(${q(columns.partition!)}) AS p, max(toInt64(${off})) AS o, ${last} AS l, count() AS n ` +
+      `FROM ${q(database)}.${q(table)}${where} GROUP BY p) ORDER BY p`,
   );
   const partitions = rows.map((r) => ({
     partition: Number(r.p),
     offset: Number(r.o),
     timestamp: Number(r.t),
     rows: Number(r.n),
-    ...(key ? { key: Number(r.kn) ? null : Buffer.from(String(r.k), 'hex').toString('latin1') } : {}),
+    ...(keyCols ? { key: Number(r.kn) ? null : Buffer.from(String(r.k), 'hex').toString('latin1') } : {}),
   }));
   return { partitions, precisionMs, byTopic: has(columns.topic) };
 }
