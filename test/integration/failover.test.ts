@@ -232,8 +232,8 @@ describe.each(['identity', 'default'] as const)('failover to B under the %s repl
     await execute(sinksOf[3]!);
     // P dies; the other failovers go without it.
     await services('kill', 'kafka', P);
-    for (const x of sinksOf.slice(0, 3)) {
-      const plan = await execute(x);
+    const executed = await Promise.all(sinksOf.slice(0, 3).map(async (x) => [x, await execute(x)] as const));
+    for (const [x, plan] of executed) {
       console.log(`${policy}/${x.name}, P down — sluice failover --execute${x.using ? ` --using ${x.using}` : ''}:\n${formatPlan(plan, true, brokers(B))}`);
       expect(plan.notes.join('\n')).toMatch(/committed: cluster P not used/);
     }
