@@ -13,12 +13,14 @@
  *    synced into the group on B),
  *  - committed: the group's committed offset on P (when P answers), its
  *    previous record located on B —
- * and chooses the largest (each loses nothing, so the tightest does not
- * either); with none it chooses B's earliest offset. A method that cannot
- * answer (P down, table without metadata columns) is named in `notes`.
- * `reread` counts, per candidate and for the choice, the records that the
- * warehouse already holds and will be read again (only known when the
- * warehouse answers; lower bounds where its record was found by time alone). `applyFailover` commits the chosen starts on B through
+ * and chooses the largest among the `methods` allowed (each loses nothing,
+ * so the tightest does not either); with none it chooses B's earliest
+ * offset. A method that cannot answer (P down, table without metadata
+ * columns, a table several topics share without a topic column) is named
+ * in `notes`. `reread` counts, per candidate and for the choice, the
+ * records that the warehouse already holds and will be read again (only
+ * known when the warehouse answers; lower bounds where its record was found
+ * by time alone). `applyFailover` commits the chosen starts on B through
  * kafka/offsets.ts applyReset, which refuses while the group has members.
  */
 import { SluiceError, errorMessage } from '../errors.js';
