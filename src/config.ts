@@ -20,6 +20,8 @@ import { redactUrl, redactUserinfo } from './ops/redact.js';
 export type { ClickHouseConnection };
 import type { LogLevel } from './ops/log.js';
 import { DEFAULT_METADATA_COLUMNS_TEXT, parseMetadataColumns, type MetadataColumns } from './formats/metadata.js';
+import { FORMAT_SETTINGS, formatOptionsFromEnv, redactedFormat } from './formats/format-settings.js';
+import type { FormatOptions } from './formats/record-format.js';
 import { KAFKA_SECURITY_SETTINGS, kafkaSecurityFromEnv, redactedSecurity, type KafkaSecurity } from './kafka/security.js';
 
 export type StartFrom = 'earliest' | 'latest';
@@ -65,6 +67,8 @@ export interface Config {
   readonly skipUnknownFields: boolean;
   /** Kafka metadata field → the column it fills (SLUICE_METADATA_COLUMNS); empty: none. */
   readonly metadataColumns: MetadataColumns;
+  /** SLUICE_FORMAT and the Schema Registry (formats/format-settings.ts). */
+  readonly format: FormatOptions;
 }
 
 /** Every accepted variable with its default ('' = required or empty) and meaning. */
@@ -102,6 +106,7 @@ export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>
   SLUICE_INSERT_FORMAT: { default: 'rowbinary', doc: '`rowbinary`: sluice decodes each JSON record against the table schema and inserts binary rows (RowBinaryWithDefaults where the server has it); a bad value is dead-lettered by itself. `jsoneachrow`: forward the record bytes and let ClickHouse parse them (passthrough).' },
   SLUICE_METADATA_COLUMNS: { default: DEFAULT_METADATA_COLUMNS_TEXT, doc: 'Kafka metadata columns: `field:column` pairs (fields `topic`, `partition`, `offset`, `timestamp`, `key`, `headers`), or `none`. A target table\'s column with such a name is filled from the Kafka record, not from the payload (a payload field of that name is ignored); fields left out are ordinary payload columns. Typed rows only: with `jsoneachrow`, a table that has one is refused at start-up.' },
   SLUICE_SCHEMA_CHECK_MS: { default: '15000', doc: 'How often the target tables\' columns are read again, so an ALTER TABLE is picked up without a restart (also read at once when an insert names a column the table lost).' },
+  ...FORMAT_SETTINGS,
   SLUICE_READY_STALL_MS: { default: '60000', doc: '/readyz turns false when a partition has been unable to write for this long.' },
 };
 
@@ -195,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     insertFormat: insertFormat === 'rowbinary' ? 'typed' : 'passthrough',
     schemaCheckMs: int('SLUICE_SCHEMA_CHECK_MS', get('SLUICE_SCHEMA_CHECK_MS'), 1000, 86_400_000),
     metadataColumns: metadataColumnsFromEnv(env),
+    format: formatOptionsFromEnv(env, insertFormat === 'rowbinary'),
   });
 }
 
@@ -256,6 +262,7 @@ export function redactedConfig(config: Config): Record<string, unknown> {
     clickhouseUrl: redactUrl(config.clickhouseUrl),
     clickhousePassword: config.clickhousePassword ? '***' : '',
     kafkaSecurity: redactedSecurity(config.kafkaSecurity),
+    format: redactedFormat(config.format),
   };
 }
 

@@ -31,6 +31,7 @@ import { Health } from './ops/health.js';
 import { EventTally, type Logger } from './ops/log.js';
 import { BoundedLabels } from './ops/metrics.js';
 import { TableEncoders } from './formats/tables.js';
+import { createRecordFormat } from './formats/record-format.js';
 import { redactUrl } from './ops/redact.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -316,6 +317,7 @@ function tableEncoders(config: Config, writer: Writer, log: Logger): TableEncode
     strict: !config.skipUnknownFields,
     metadata: config.metadataColumns,
     query: (sql) => writer.queryRows(sql),
+    format: createRecordFormat(config.format),
     onChange: (table, added, removed) => log.info('schema.changed', { table, added, removed }),
   });
 }

@@ -24,12 +24,16 @@
  *    cannot fill them: `load()` then reads each table's columns once and
  *    refuses (ConfigError) a table that has one — the server would store
  *    '' and 0 there, or the payload's field of that name, silently.
+ *  - Records are decoded by the SLUICE_FORMAT's decoder (record-format.ts;
+ *    JSON by default); `prepare(records)` fetches what it needs first.
  */
 import { hasRowBinaryWithDefaults, readTableColumns, type QueryRows, type TableColumns } from '../clickhouse/schema.js';
 import { ConfigError } from '../errors.js';
 import { passthroughEncoder, typedEncoder, type TableEncoder } from './batch.js';
 import { tableSchema, type RowLayout } from './decoder.js';
 import { JsonDecoder } from './json.js';
+import type { SourceRecord } from '../kafka/record.js';
+import type { RecordFormat } from './record-format.js';
 import { UnsupportedTypeError } from './types.js';
 import { bindMetadata, DEFAULT_METADATA_COLUMNS_TEXT, MetadataTypeError, parseMetadataColumns, type MetadataColumns } from './metadata.js';
 
@@ -47,6 +51,8 @@ export interface TableEncodersOptions {
   /** Called when a table's schema changed after start-up (for the log). */
   readonly onChange?: (table: string, added: string[], removed: string[]) => void;
   readonly now?: () => number;
+  /** SLUICE_FORMAT (record-format.ts); default JSON. */
+  readonly format?: RecordFormat;
 }
 
 const MIN_REFRESH_MS = 1000;
@@ -117,6 +123,14 @@ export class TableEncoders {
     return this.encoders.get(table)!;
   }
 
+  /**
+   * What decoding `records` needs fetched first (Schema Registry ids): to be
+   * awaited before `encode`; rejects with a retriable error on an outage.
+   */
+  prepare(records: readonly SourceRecord[]): Promise<void> {
+    return this.opts.format ? this.opts.format.prepare(records) : Promise.resolve();
+  }
+
   get insertLayout(): RowLayout | 'JSONEachRow' {
     return this.opts.mode === 'passthrough' ? 'JSONEachRow' : this.layout;
   }
@@ -160,7 +174,7 @@ export class TableEncoders {
     // A type that cannot be encoded after an ALTER keeps the old encoder:
     // inserts then fail on the server and are retried, visibly.
     const { payload, metadata } = bindMetadata(tableSchema(cols), this.metadata, this.layout === 'RowBinaryWithDefaults');
-    const decoder = new JsonDecoder(payload, { layout: this.layout, strict: this.opts.strict });
+    const decoder = this.opts.format ? this.opts.format.decoder(payload, this.layout, this.opts.strict) : new JsonDecoder(payload, { layout: this.layout, strict: this.opts.strict });
     const before = this.columnNames.get(table);
     const names = cols.columns.map((c) => c.name);
     this.encoders.set(table, typedEncoder(table, decoder, ++this.version, metadata));
