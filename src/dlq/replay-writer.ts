@@ -120,7 +120,7 @@ export class ReplayWriter {
           failures.push(cut);
           continue;
         }
-        const reason = precheck(l.record, this.deps.maxRecordBytes);
+        const reason = precheck(l.record, this.deps.maxRecordBytes, (this.deps.format?.format ?? 'json') === 'json');
         if (reason) failures.push({ letter: l, errorClass: reason, code: undefined, message: PRECHECK_MESSAGES[reason] });
         else ok.push(l);
       }

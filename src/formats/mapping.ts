@@ -249,6 +249,7 @@ function mapValues(v: unknown, conv: Conv): Map<unknown, unknown> {
 export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => {
     if (typeof x === 'bigint') return x.toString();
+    if (x instanceof Map) return Object.fromEntries(x);
     if (x instanceof Uint8Array) return Buffer.from(x).toString('base64');
     if (x !== null && typeof x === 'object' && typeof (x as { toJSON?: unknown }).toJSON !== 'function' && 'low' in x && 'high' in x && 'unsigned' in x) return String(x);
     return x;

@@ -131,6 +131,8 @@ export function fromLong(v: unknown): unknown {
   return BigInt(l.toString());
 }
 
+const NO_BYTES = Buffer.alloc(0);
+
 const LONGS = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 
 const WRAPPERS = new Set(['.google.protobuf.DoubleValue', '.google.protobuf.FloatValue', '.google.protobuf.Int64Value', '.google.protobuf.UInt64Value', '.google.protobuf.Int32Value', '.google.protobuf.UInt32Value', '.google.protobuf.BoolValue', '.google.protobuf.StringValue', '.google.protobuf.BytesValue']);
@@ -207,6 +209,7 @@ function valueType(f: protobuf.Field, seen: Map<string, FieldType & { k: 'record
 
 function scalar(name: string): FieldType {
   if (LONGS.has(name)) return { k: 'scalar', name, fix: fromLong };
-  if (name === 'bytes') return { k: 'scalar', name, bytes: true };
+  // An unset proto3 bytes field reads protobufjs's prototype default, an empty array.
+  if (name === 'bytes') return { k: 'scalar', name, bytes: true, fix: (v) => (Array.isArray(v) ? NO_BYTES : v) };
   return { k: 'scalar', name };
 }

@@ -131,6 +131,11 @@ export class TableEncoders {
     return this.opts.format ? this.opts.format.prepare(records) : Promise.resolve();
   }
 
+  /** Record values are JSON (SLUICE_FORMAT=json): the pre-insert check may refuse what is not a JSON object. */
+  get jsonValues(): boolean {
+    return (this.opts.format?.name ?? 'json') === 'json';
+  }
+
   get insertLayout(): RowLayout | 'JSONEachRow' {
     return this.opts.mode === 'passthrough' ? 'JSONEachRow' : this.layout;
   }

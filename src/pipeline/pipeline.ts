@@ -45,7 +45,7 @@ export interface PipelineDeps {
   readonly backoff: BackoffOptions;
   readonly tables: ReadonlyMap<string, string>;
   readonly insert: (table: string, body: InsertBody, rows: InsertIdentity) => Promise<void>;
-  readonly encoders: { encoderFor(table: string): TableEncoder; refresh(table: string): Promise<boolean> };
+  readonly encoders: { encoderFor(table: string): TableEncoder; refresh(table: string): Promise<boolean>; prepare?(records: readonly SourceRecord[]): Promise<void>; readonly jsonValues?: boolean };
   readonly unknownFields: (table: string, field: string, records: number) => void;
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;

@@ -53,7 +53,7 @@ export interface WorkerDeps {
   /** Counts fields records carry that the table has no column for (schema drift). */
   readonly unknownFields: (table: string, field: string, records: number) => void;
   /** Each table's encoder (typed rows or passthrough), and a re-read of its schema. */
-  readonly encoders: { encoderFor(table: string): TableEncoder; refresh(table: string): Promise<boolean>; prepare?(records: readonly SourceRecord[]): Promise<void> };
+  readonly encoders: { encoderFor(table: string): TableEncoder; refresh(table: string): Promise<boolean>; prepare?(records: readonly SourceRecord[]): Promise<void>; readonly jsonValues?: boolean };
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;
   /** The dead-letter ratio guard (dlq/dead-letters.ts RatioGuard). */
@@ -204,7 +204,7 @@ export class PartitionWorker {
     const good: SourceRecord[] = [];
     const letters: DeadLetter[] = [];
     for (const record of batch.records) {
-      const reason = this.deps.deadLetters ? precheck(record, this.deps.maxRecordBytes) : undefined;
+      const reason = this.deps.deadLetters ? precheck(record, this.deps.maxRecordBytes, this.deps.encoders.jsonValues !== false) : undefined;
       if (reason) letters.push({ record, reason, code: undefined, message: PRECHECK_MESSAGES[reason] });
       else good.push(record);
     }
