@@ -100,7 +100,7 @@ export class SchemaRegistry {
     return `${this.base.protocol}//${this.base.host}${this.base.pathname}`;
   }
 
-  /** Whether the id's schema is cached, resolved (a sync check for decoders). */
+  /** The id's schema (fetched once, then cached); undefined when the registry has no such id. */
   schemaById(id: number): Promise<RegistrySchema | undefined> {
     let p = this.byId.get(id);
     if (!p) {

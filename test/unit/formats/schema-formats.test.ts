@@ -220,6 +220,23 @@ describe('Protobuf without a registry', () => {
     expect(decode(f, PROTO_TABLE, bytes)).toBe(expected(PROTO_TABLE, orderValues));
   });
 
+  it('unset fields: proto3 defaults for scalars (bytes included), absent for optional, wrapper and message fields', () => {
+    const f = createRecordFormat({ format: 'protobuf', registry: undefined, protobufFiles: [join(dir, 'common.proto'), join(dir, 'order.proto')], protobufMessage: 'shop.v1.Order' });
+    const t = schemaOf([['id', 'Int64'], ['blob', 'String'], ['note', 'String'], ['qty', 'Nullable(Int32)'], ['maybe', 'Nullable(Int32)'], ['addr.zip', 'Int32'], ['payment', 'String'], ['attrs', 'String']]);
+    const empty = Buffer.from(Order.encode(Order.fromObject({})).finish());
+    expect(decode(f, t, empty)).toBe(expected(t, [0, '', '', null, null, undefined, undefined, '{}']));
+  });
+
+  it('a map read from a descriptor set (repeated entries) is a map, also as JSON text', () => {
+    const desc = (protoRoot() as unknown as { toDescriptor(s: string): { constructor: unknown } }).toDescriptor('proto3');
+    const file = join(dir, 'order2.desc');
+    writeFileSync(file, (desc.constructor as { encode(m: unknown): { finish(): Uint8Array } }).encode(desc).finish());
+    const f = createRecordFormat({ format: 'protobuf', registry: undefined, protobufFiles: [file], protobufMessage: 'shop.v1.Order' });
+    const t = schemaOf([['attrs', 'String'], ['m', 'Int32']]);
+    const withMap = Buffer.from(Order.encode(Order.fromObject({ attrs: { a: '1', b: '9007199254740993' } })).finish());
+    expect(decode(f, t, withMap)).toBe(expected(t, ['{"a":"1","b":"9007199254740993"}', undefined]));
+  });
+
   it('an unknown message name is a config error', () => {
     expect(() => createRecordFormat({ format: 'protobuf', registry: undefined, protobufFiles: [join(dir, 'order.proto')], protobufMessage: 'shop.v1.Nope' })).toThrow(/SLUICE_PROTOBUF_DESCRIPTOR/);
   });
