@@ -57,11 +57,13 @@ KAFKA_SASL_SSL_PORT="${LOCAL_KAFKA_SASL_SSL_PORT:-}"
 # Optional https port for ClickHouse (same kind of throwaway CA, under .../clickhouse/tls).
 CH_HTTPS_PORT="${LOCAL_CH_HTTPS_PORT:-}"
 KAFKA_HEAP="${LOCAL_KAFKA_HEAP:--Xms256m -Xmx768m}"
-# Apicurio Registry 3.0.9 (a Quarkus app on Java 17, in-memory storage) for
-# the Schema Registry formats: its Confluent-compatible API is
+# Apicurio Registry 3.0.9 (a Quarkus app on Java 17) for the Schema Registry
+# formats: its Confluent-compatible API is
 # http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7. Not part of `start` (all):
 # the tests that use it start it (`start registry`); `install` fetches it.
-# In-memory: a restart forgets every schema (ids start again at 1).
+# Its storage is an H2 file under the state dir (registry/data), not the
+# default in-memory one, so that a restart keeps the schemas as a real
+# registry does (the outage test stops and starts it mid-stream).
 REGISTRY_VERSION=3.0.9
 REGISTRY_APP="$ROOT/.local/apicurio-registry-$REGISTRY_VERSION"
 REGISTRY_DIR="$STATE/registry"
@@ -137,11 +139,12 @@ start_registry() {
   if pid_alive "$REGISTRY_DIR/registry.pid"; then say "registry already running (pid $(cat "$REGISTRY_DIR/registry.pid"))"; return 0; fi
   port_open "$REGISTRY_PORT" && die "port $REGISTRY_PORT (registry) is taken by another process; stop it first (ss -ltnp 'sport = :$REGISTRY_PORT') or set LOCAL_REGISTRY_PORT"
   install_registry
-  mkdir -p "$REGISTRY_DIR"
+  mkdir -p "$REGISTRY_DIR/data"
   # Serial GC and one worker pool thread per core: it shares 2 cores with Kafka and ClickHouse.
   # shellcheck disable=SC2086
   nohup java $REGISTRY_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
+    -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 -Dapicurio.datasource.url="jdbc:h2:file:$REGISTRY_DIR/data/registry" \
     -Dquarkus.log.level=WARN -Dquarkus.log.console.level=WARN \
     -jar "$REGISTRY_APP/apicurio-registry-app-$REGISTRY_VERSION-runner.jar" \
     >"$REGISTRY_DIR/registry.log" 2>&1 </dev/null &
