@@ -27,24 +27,34 @@ export interface AvroSchema {
   decode(buf: Uint8Array, start: number, end: number): Record<string, unknown> | string;
 }
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** long: a number while it is exact, a bigint beyond (ids, nanosecond counts). */
-const ExactLong = avro.types.LongType.__with({
-  fromBuffer: (b: Buffer) => {
-    const n = b.readBigInt64LE();
-    return n >= -MAX_SAFE && n <= MAX_SAFE ? Number(n) : n;
-  },
-  toBuffer: (n: number | bigint) => {
-    const b = Buffer.alloc(8);
-    b.writeBigInt64LE(BigInt(n));
-    return b;
-  },
-  fromJSON: (n: unknown) => (typeof n === 'bigint' ? n : Number(n)),
-  toJSON: (n: number | bigint) => Number(n),
-  isValid: (n: unknown) => typeof n === 'number' || typeof n === 'bigint',
-  compare: (a: number | bigint, b: number | bigint) => (a < b ? -1 : a > b ? 1 : 0),
-});
+/**
+ * long: a number while it is exact, a bigint beyond (ids, nanosecond counts).
+ * The hot path is avsc's own varint read (a number); only values past 2^53
+ * are read again, byte by byte, as a bigint. (avsc's default refuses those;
+ * LongType.__with would allocate 8 bytes per long.) Decoding only: sluice
+ * never writes Avro.
+ */
+interface Tap { buf: Buffer; pos: number; readLong(): number }
+const AvscLong = avro.types.LongType as unknown as new () => avro.Type;
+class ExactLongType extends AvscLong {}
+(ExactLongType.prototype as unknown as { _read(tap: Tap): number | bigint })._read = (tap: Tap) => {
+  const start = tap.pos;
+  const n = tap.readLong();
+  if (Number.isSafeInteger(n)) return n;
+  tap.pos = start;
+  let raw = 0n;
+  let shift = 0n;
+  for (;;) {
+    const b = tap.buf[tap.pos++];
+    if (b === undefined) return 0; // truncated: avsc reports it once the read is done
+    raw |= BigInt(b & 0x7f) << shift;
+    if ((b & 0x80) === 0) break;
+    shift += 7n;
+  }
+  return raw & 1n ? -((raw + 1n) >> 1n) : raw >> 1n;
+};
+const ExactLong = new ExactLongType();
 
 type Json = string | { readonly [k: string]: unknown } | readonly unknown[];
 
@@ -73,8 +83,11 @@ export function avroSchema(text: string): AvroSchema | string {
     root,
     decode(buf, start, end) {
       try {
-        const b = Buffer.isBuffer(buf) ? buf.subarray(start, end) : Buffer.from(buf.buffer, buf.byteOffset + start, end - start);
-        return type.fromBuffer(b) as Record<string, unknown>;
+        // In place (no view per record); a read past `end` is caught by the offset check.
+        const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+        const { value, offset } = type.decode(b, start) as { value: Record<string, unknown>; offset: number };
+        if (offset === end) return value;
+        return `payload does not match its Avro schema: ${offset < 0 || offset > end ? 'truncated buffer' : `${end - offset} trailing byte(s)`}`;
       } catch (err) {
         return `payload does not match its Avro schema: ${errorMessage(err)}`;
       }
@@ -107,9 +120,9 @@ function describe(s: unknown, named: Map<string, FieldType>, ns: string): FieldT
   const type = o.type;
   const logical = typeof o.logicalType === 'string' ? o.logicalType : undefined;
   if (logical) {
-    if ((logical === 'timestamp-millis' || logical === 'local-timestamp-millis') && type === 'long') return { k: 'time', name: logical, ns: (v) => BigInt(v as number | bigint) * 1_000_000n };
-    if ((logical === 'timestamp-micros' || logical === 'local-timestamp-micros') && type === 'long') return { k: 'time', name: logical, ns: (v) => BigInt(v as number | bigint) * 1_000n };
-    if ((logical === 'timestamp-nanos' || logical === 'local-timestamp-nanos') && type === 'long') return { k: 'time', name: logical, ns: (v) => BigInt(v as number | bigint) };
+    if ((logical === 'timestamp-millis' || logical === 'local-timestamp-millis') && type === 'long') return { k: 'time', name: logical, ns: (v) => BigInt(v as number | bigint) * 1_000_000n, ms: (v) => Number(v) };
+    if ((logical === 'timestamp-micros' || logical === 'local-timestamp-micros') && type === 'long') return { k: 'time', name: logical, ns: (v) => BigInt(v as number | bigint) * 1_000n, ms: (v) => Number(v) / 1e3 };
+    if ((logical === 'timestamp-nanos' || logical === 'local-timestamp-nanos') && type === 'long') return { k: 'time', name: logical, ns: (v) => BigInt(v as number | bigint), ms: (v) => Number(BigInt(v as number | bigint) / 1000n) / 1e3 };
     if (logical === 'date' && type === 'int') return { k: 'date', name: 'date' };
     if (logical === 'decimal' && (type === 'bytes' || type === 'fixed')) {
       if (type === 'fixed') remember(o, { k: 'scalar', name: 'fixed', bytes: true }, named, ns);
@@ -127,7 +140,7 @@ function describe(s: unknown, named: Map<string, FieldType>, ns: string): FieldT
       remember(o, rec, named, ns);
       for (const f of (o.fields as Array<{ name: string; type: unknown }>) ?? []) {
         const fname = f.name;
-        fields.push({ name: fname, type: describe(f.type, named, space), get: (r) => r[fname] });
+        fields.push({ name: fname, type: describe(f.type, named, space), get: (r) => r[fname], access: { key: fname, own: false } });
       }
       return rec;
     }

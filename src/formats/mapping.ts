@@ -28,8 +28,8 @@ import type { TypeNode } from './types.js';
 export type FieldType =
   /** Passed to the codec as decoded (ints, floats, strings, booleans, bytes); `fix` adapts the decoder's value (e.g. a 64-bit Long). */
   | { readonly k: 'scalar'; readonly name: string; readonly bytes?: boolean; readonly fix?: (v: unknown) => unknown }
-  /** An instant; `ns` gives nanoseconds since the epoch as a bigint. */
-  | { readonly k: 'time'; readonly name: string; readonly ns: (v: unknown) => bigint }
+  /** An instant; `ns` gives nanoseconds since the epoch as a bigint (exact), `ms` milliseconds as a number (the fast path to DateTime and Date). */
+  | { readonly k: 'time'; readonly name: string; readonly ns: (v: unknown) => bigint; readonly ms: (v: unknown) => number }
   /** Days since the epoch. */
   | { readonly k: 'date'; readonly name: string }
   /** Two's-complement big-endian unscaled bytes. */
@@ -46,6 +46,8 @@ export interface Field {
   readonly type: FieldType;
   /** The field's value from its record object; undefined or null: absent. */
   readonly get: (o: Record<string, unknown>) => unknown;
+  /** How `get` reads it, when it is a plain property read (`own`: only an own property counts): lets `plan` compile the reads. */
+  readonly access?: { readonly key: string; readonly own: boolean };
 }
 
 export type Conv = (v: unknown) => unknown;
@@ -53,6 +55,8 @@ export type Conv = (v: unknown) => unknown;
 export interface Plan {
   /** Per schema column: how to read its value from the record, or undefined (absent: default). */
   readonly readers: ReadonlyArray<((o: Record<string, unknown>) => unknown) | undefined>;
+  /** Every column's value into `values` (undefined: absent), as `readers` would, compiled once per plan. */
+  readonly fill: (o: Record<string, unknown>, values: unknown[]) => void;
   /** Top-level fields with no column (schema drift). */
   readonly unknown: readonly string[];
 }
@@ -62,23 +66,54 @@ export function plan(root: FieldType & { k: 'record' }, schema: TableSchema): Pl
   const filled = new Set(schema.filled ?? []);
   const used = new Set<string>();
   const readers: Array<((o: Record<string, unknown>) => unknown) | undefined> = [];
+  const convs: Array<Conv | null> = [];
+  const direct: Array<Field['access'] | undefined> = [];
   for (const c of schema.columns) {
     const path = resolve(root, c.name);
     if (!path) {
       readers.push(undefined);
+      convs.push(null);
+      direct.push(undefined);
       continue;
     }
     used.add(path.top);
     const conv = converter(path.type, c.type);
     if (typeof conv === 'string') return `field ${path.label} (${path.type.name}) cannot be column ${c.name} (${c.type.text}): ${conv}`;
     readers.push(path.read(conv));
+    convs.push(conv);
+    direct.push(path.access);
   }
   const unknown = root.fields.map((f) => f.name).filter((n) => !used.has(n) && !filled.has(n) && !schema.computed.includes(n));
-  return { readers, unknown };
+  return { readers, unknown, fill: compileFill(readers, convs, direct) };
+}
+
+/**
+ * One function that reads every column's field: property reads with
+ * constant keys (one inline cache each, where a shared `o[key]` closure
+ * would be a megamorphic lookup per field — most of the cost of a row).
+ * Keys go in as JSON string literals, never as code.
+ */
+function compileFill(readers: Plan['readers'], convs: ReadonlyArray<Conv | null>, direct: ReadonlyArray<Field['access'] | undefined>): Plan['fill'] {
+  const lines: string[] = [];
+  for (let i = 0; i < readers.length; i++) {
+    const a = direct[i];
+    if (!readers[i]) lines.push(`v[${i}] = undefined;`);
+    else if (!a) lines.push(`v[${i}] = r[${i}](o);`);
+    else {
+      const key = JSON.stringify(a.key);
+      const read = a.own ? `(has.call(o, ${key}) ? o[${key}] : undefined)` : `o[${key}]`;
+      lines.push(convs[i] ? `x = ${read}; v[${i}] = x === undefined || x === null ? x : c[${i}](x);` : `v[${i}] = ${read};`);
+    }
+  }
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from the schema's field names, quoted
+  const make = new Function('r', 'c', 'has', `return function fill(o, v) { let x; ${lines.join(' ')} };`) as (r: Plan['readers'], c: ReadonlyArray<Conv | null>, has: typeof Object.prototype.hasOwnProperty) => Plan['fill'];
+  return make(readers, convs, Object.prototype.hasOwnProperty);
 }
 
 interface Path {
   readonly top: string;
+  /** A top-level field read as a plain property. */
+  readonly access?: Field['access'];
   readonly label: string;
   readonly type: FieldType;
   read(conv: Conv | null): (o: Record<string, unknown>) => unknown;
@@ -87,7 +122,7 @@ interface Path {
 /** `name` as a top-level field, or as a dotted path through nested records (and arrays of them). */
 function resolve(root: FieldType & { k: 'record' }, name: string): Path | undefined {
   const direct = root.fields.find((f) => f.name === name);
-  if (direct) return { top: name, label: JSON.stringify(name), type: direct.type, read: (conv) => (conv ? (o) => present(direct.get(o), conv) : direct.get) };
+  if (direct) return { top: name, label: JSON.stringify(name), type: direct.type, ...(direct.access && { access: direct.access }), read: (conv) => (conv ? (o) => present(direct.get(o), conv) : direct.get) };
   const parts = name.split('.');
   if (parts.length < 2) return undefined;
   let type: FieldType = root;
@@ -158,10 +193,11 @@ export function converter(ft: FieldType, target: TypeNode): Conv | null | string
       if (t.kind === 'array' || t.kind === 'map' || t.kind === 'tuple') return 'a scalar cannot fill a composite column';
       return ft.fix ?? null;
     case 'time': {
-      const ns = ft.ns;
+      const { ns, ms } = ft;
       if (t.kind === 'datetime64') { const div = TEN[9 - t.precision]!; return (v) => floorDiv(ns(v), div); }
-      if (t.kind === 'datetime') return (v) => Number(floorDiv(ns(v), 1_000_000_000n));
-      if (t.kind === 'date' || t.kind === 'date32') return (v) => Number(floorDiv(ns(v), 86_400_000_000_000n));
+      // Whole seconds and days from a float millisecond count: exact for any instant DateTime or Date can hold.
+      if (t.kind === 'datetime') return (v) => Math.floor(ms(v) / 1000);
+      if (t.kind === 'date' || t.kind === 'date32') return (v) => Math.floor(ms(v) / 86_400_000);
       if (t.kind === 'string') return (v) => isoFromNs(ns(v));
       if (t.kind === 'int' || t.kind === 'float' || t.kind === 'decimal') return null;
       return 'an instant fits DateTime, DateTime64, Date, Date32, String or an integer column';

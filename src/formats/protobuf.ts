@@ -107,12 +107,17 @@ export function localMessage(files: readonly string[], name: string): ProtobufMe
 
 function message(type: protobuf.Type): ProtobufMessage {
   const root = describeType(type, new Map());
+  // One reader, pointed at each payload in place: no view or reader object per record.
+  const reader = protobuf.Reader.create(Buffer.alloc(0)) as unknown as { buf: Uint8Array; pos: number; len: number };
   return {
     name: type.fullName.replace(/^\./, ''),
     root,
     decode(buf, start, end) {
       try {
-        return type.decode(buf.subarray(start, end)) as unknown as Record<string, unknown>;
+        reader.buf = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+        reader.pos = start;
+        reader.len = end;
+        return type.decode(reader as unknown as protobuf.Reader, end - start) as unknown as Record<string, unknown>;
       } catch (err) {
         return `payload does not match Protobuf message ${type.fullName.replace(/^\./, '')}: ${errorMessage(err)}`;
       }
@@ -120,15 +125,15 @@ function message(type: protobuf.Type): ProtobufMessage {
   };
 }
 
-const MAX_SAFE = Long.fromNumber(Number.MAX_SAFE_INTEGER);
-const MIN_SAFE = Long.fromNumber(-Number.MAX_SAFE_INTEGER);
 
 /** A 64-bit value: a number while exact, else a bigint. */
 export function fromLong(v: unknown): unknown {
-  if (!Long.isLong(v)) return v;
+  if (typeof v !== 'object' || v === null) return v;
   const l = v as Long;
-  if (l.unsigned ? l.lessThanOrEqual(MAX_SAFE.toUnsigned()) : l.lessThanOrEqual(MAX_SAFE) && l.greaterThanOrEqual(MIN_SAFE)) return l.toNumber();
-  return BigInt(l.toString());
+  // high * 2^32 + low is exact below 2^53; above, the float is not a safe integer and the bigint path runs.
+  const n = (l.unsigned ? l.high >>> 0 : l.high) * 4294967296 + (l.low >>> 0);
+  if (Number.isSafeInteger(n)) return n;
+  return l.unsigned ? (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0) : (BigInt(l.high) << 32n) | BigInt(l.low >>> 0);
 }
 
 const NO_BYTES = Buffer.alloc(0);
@@ -157,7 +162,7 @@ function describeType(type: protobuf.Type, seen: Map<string, FieldType & { k: 'r
       fields.push({ name, type: { k: 'map', name: `map<${entry.fields.key!.type},${values.name}>`, values }, get: (m) => entryMap(m[name]) });
       continue;
     }
-    fields.push({ name, type: ft, get: tracked ? (m) => (Object.prototype.hasOwnProperty.call(m, name) ? m[name] : undefined) : (m) => m[name] });
+    fields.push({ name, type: ft, get: tracked ? (m) => (Object.prototype.hasOwnProperty.call(m, name) ? m[name] : undefined) : (m) => m[name], access: { key: name, own: tracked } });
   }
   for (const o of type.oneofsArray) {
     // proto3 `optional` is a synthetic oneof named _field: not a oneof of the schema's author.
@@ -195,7 +200,12 @@ function valueType(f: protobuf.Field, seen: Map<string, FieldType & { k: 'record
   }
   if (rt instanceof protobuf.Type) {
     if (rt.fullName === '.google.protobuf.Timestamp') {
-      return { k: 'time', name: 'google.protobuf.Timestamp', ns: (v) => { const t = v as { seconds: unknown; nanos: number }; return BigInt(String(fromLong(t.seconds))) * 1_000_000_000n + BigInt(t.nanos ?? 0); } };
+      return {
+        k: 'time',
+        name: 'google.protobuf.Timestamp',
+        ns: (v) => { const t = v as { seconds: unknown; nanos: number }; return BigInt(fromLong(t.seconds) as number | bigint) * 1_000_000_000n + BigInt(t.nanos ?? 0); },
+        ms: (v) => { const t = v as { seconds: unknown; nanos: number }; return Number(fromLong(t.seconds)) * 1000 + (t.nanos ?? 0) / 1e6; },
+      };
     }
     if (WRAPPERS.has(rt.fullName)) {
       const inner = rt.fields.value!;

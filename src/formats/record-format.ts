@@ -90,15 +90,12 @@ abstract class PlannedDecoder implements RowDecoder {
   abstract decode(value: Uint8Array, out: RowWriter, start?: number, end?: number): DecodeOutcome;
 
   protected row(c: Compiled, buf: Uint8Array, start: number, end: number, out: RowWriter, what: string): DecodeOutcome {
-    const { readers, unknown } = c.plan;
+    const { unknown } = c.plan;
     if (this.strict && unknown.length > 0) return bad(undefined, `${what} has field(s) ${unknown.join(', ')} the table has no column for (SLUICE_SKIP_UNKNOWN_FIELDS=false)`, unknown);
     const obj = c.decode(buf, start, end);
     if (typeof obj === 'string') return bad(undefined, `${what}: ${obj}`, unknown);
     const values = this.values;
-    for (let i = 0; i < readers.length; i++) {
-      const r = readers[i];
-      values[i] = r === undefined ? undefined : r(obj);
-    }
+    c.plan.fill(obj, values);
     const outcome = writeValues(this.schema, this.layout, values, out);
     values.fill(undefined);
     if (!outcome.ok) return bad(outcome.column, `${outcome.reason} (${what})`, unknown);
@@ -140,8 +137,12 @@ class RegistryFormat implements RecordFormat {
 }
 
 function schemaIdOf(r: SourceRecord): number | undefined {
-  const [buf, s, e] = r instanceof ChunkRecord && r.valueStart >= 0 ? [r.chunk, r.valueStart, r.valueEnd] : [r.value, 0, r.value?.length ?? 0];
-  if (!buf || e - s < 5 || buf[s] !== MAGIC) return undefined;
+  if (r instanceof ChunkRecord && r.valueStart >= 0) return idAt(r.chunk, r.valueStart, r.valueEnd);
+  return r.value ? idAt(r.value, 0, r.value.length) : undefined;
+}
+
+function idAt(buf: Uint8Array, s: number, e: number): number | undefined {
+  if (e - s < 5 || buf[s] !== MAGIC) return undefined;
   return ((buf[s + 1]! << 24) >>> 0) + (buf[s + 2]! << 16) + (buf[s + 3]! << 8) + buf[s + 4]!;
 }
 
@@ -156,8 +157,16 @@ class RegistryDecoder extends PlannedDecoder {
     if (format.name === 'jsonschema') this.json = new JsonDecoder(schema, { layout, strict });
   }
 
+  /** The schema id of the previous record and its compiled plan: consecutive records almost always share them. */
+  private lastId = -1;
+  private last: Compiled | undefined;
+  private lastWhat = '';
+
   decode(value: Uint8Array, out: RowWriter, start = 0, end = value.length): DecodeOutcome {
     const proto = this.format.name === 'protobuf';
+    if (this.last && idAt(value, start, end) === this.lastId && (!proto || (end - start >= 6 && value[start + 5] === 0))) {
+      return this.row(this.last, value, start + (proto ? 6 : 5), end, out, this.lastWhat);
+    }
     const f = readFrame(value, start, end, proto);
     if (typeof f === 'string') return bad(undefined, `not a Schema Registry record: ${f}`);
     const s = this.format.schemas.get(f.schemaId);
@@ -175,6 +184,11 @@ class RegistryDecoder extends PlannedDecoder {
       this.compiled.set(key, c);
     }
     if (typeof c === 'string') return bad(undefined, `schema id ${f.schemaId}: ${c}`);
+    if (key === String(f.schemaId)) {
+      this.lastId = f.schemaId;
+      this.last = c;
+      this.lastWhat = `schema id ${f.schemaId}`;
+    }
     return this.row(c, value, f.payloadStart, end, out, `schema id ${f.schemaId}`);
   }
 
