@@ -4,8 +4,9 @@
  * a fresh table: rows/s, sluice CPU and ClickHouse CPU per 1M rows per
  * format.
  *
- * Contract: `bash bench/exec.sh formats [--rows N] [--partitions P]`
- * (defaults 500000 and 4; BENCH_ROWS / BENCH_PARTITIONS) produces the same
+ * Contract: `bash bench/exec.sh formats [--rows N] [--partitions P]
+ * [--formats json,avro,protobuf]` (defaults 500000, 4 and that order;
+ * BENCH_ROWS / BENCH_PARTITIONS / BENCH_FORMATS) produces the same
  * N events (lib/dataset.ts) to three fresh topics — JSON lines as they are;
  * Avro and Protobuf encoded from the parsed events — registers the schemas,
  * then runs sluice on each topic in turn, from start-up until uniqExact(id)
@@ -29,7 +30,7 @@ import { freePort, startSluice } from './lib/sluice.js';
 
 const say = (m: string) => sayTo('formats', m);
 const repoRoot = resolve(new URL('..', import.meta.url).pathname, '..');
-const { values } = parseArgs({ options: { rows: { type: 'string' }, partitions: { type: 'string' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string' }, partitions: { type: 'string' }, formats: { type: 'string' } } });
 const ROWS = intParam('--rows', values.rows ?? process.env.BENCH_ROWS, 500_000);
 const PARTITIONS = intParam('--partitions', values.partitions ?? process.env.BENCH_PARTITIONS, 4);
 const BROKERS = process.env.BENCH_BROKERS ?? '127.0.0.1:9092';
@@ -67,7 +68,9 @@ async function main(): Promise<void> {
   const kafka = new Kafka({ clientId: 'sluice-bench-formats', brokers: BROKERS.split(','), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  const formats = ['json', 'avro', 'protobuf'] as const;
+  // The order the sinks run in (a shared machine's load drifts: run it both ways).
+  const formats = (values.formats ?? process.env.BENCH_FORMATS ?? 'json,avro,protobuf').split(',') as Array<'json' | 'avro' | 'protobuf'>;
+  if (formats.some((f) => !['json', 'avro', 'protobuf'].includes(f))) throw new Error(`--formats: json, avro and/or protobuf, got ${formats.join(',')}`);
   const topic = (f: string) => `${prefix}_${f}`;
   await admin.createTopics({ topics: formats.map((f) => ({ topic: topic(f), numPartitions: PARTITIONS, replicationFactor: 1 })), waitForLeaders: true });
   await admin.disconnect();
@@ -84,10 +87,10 @@ async function main(): Promise<void> {
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const data = createDataset(ROWS);
-  const bytes = { json: 0, avro: 0, protobuf: 0 };
+  const bytes: Record<string, number> = { json: 0, avro: 0, protobuf: 0 };
   const CHUNK = 5000;
   for (let i = 0; i < ROWS; i += CHUNK) {
-    const batch = { json: [] as Buffer[], avro: [] as Buffer[], protobuf: [] as Buffer[] };
+    const batch: Record<string, Buffer[]> = { json: [], avro: [], protobuf: [] };
     for (let j = i; j < Math.min(ROWS, i + CHUNK); j++) {
       const line = data.eventLine(j);
       const e = JSON.parse(line) as Record<string, unknown>;
@@ -97,8 +100,8 @@ async function main(): Promise<void> {
       batch.protobuf.push(frame(protoId, Event.encode(Event.fromObject({ ...e, ts: { seconds: ms / 1000, nanos: 0 } })).finish(), true));
     }
     for (const f of formats) {
-      bytes[f] += batch[f].reduce((n, b) => n + b.length, 0);
-      await producer.send({ topic: topic(f), acks: 1, messages: batch[f].map((value, k) => ({ value, partition: (i + k) % PARTITIONS })) });
+      bytes[f]! += batch[f]!.reduce((n, b) => n + b.length, 0);
+      await producer.send({ topic: topic(f), acks: 1, messages: batch[f]!.map((value, k) => ({ value, partition: (i + k) % PARTITIONS })) });
     }
   }
   await producer.disconnect();
@@ -126,7 +129,7 @@ async function main(): Promise<void> {
       await sink.stop();
       const wall = ((outcome.doneAt ?? performance.now()) - started) / 1000;
       const per1M = (x: number | undefined) => (x === undefined ? '?' : String(round((x * 1e6) / ROWS, 2)));
-      rows.push([f, outcome.status, String(round(bytes[f] / ROWS, 1)), String(Math.round(ROWS / wall)), per1M(sluiceCpu), per1M(chCpu), String(round(load, 2))]);
+      rows.push([f, outcome.status, String(round(bytes[f]! / ROWS, 1)), String(Math.round(ROWS / wall)), per1M(sluiceCpu), per1M(chCpu), String(round(load, 2))]);
       say(`${f}: ${outcome.status}, ${Math.round(ROWS / wall)} rows/s`);
     }
   } finally {

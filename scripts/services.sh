@@ -124,9 +124,12 @@ install_registry() {
     tail -20 "$ROOT/.local/registry-mvn.log" >&2
     die "downloading Apicurio Registry failed (see .local/registry-mvn.log)"
   fi
-  local repo; repo=$(mvn -q -B help:evaluate -Dexpression=settings.localRepository -DforceStdout 2>/dev/null || echo "$HOME/.m2/repository")
-  local tgz="$repo/io/apicurio/apicurio-registry-app/$REGISTRY_VERSION/apicurio-registry-app-$REGISTRY_VERSION-all.tar.gz"
-  [ -f "$tgz" ] || tgz="$HOME/.m2/repository/io/apicurio/apicurio-registry-app/$REGISTRY_VERSION/apicurio-registry-app-$REGISTRY_VERSION-all.tar.gz"
+  # The local Maven repository: the default one, or where settings.xml moved it.
+  local tgz="$HOME/.m2/repository/io/apicurio/apicurio-registry-app/$REGISTRY_VERSION/apicurio-registry-app-$REGISTRY_VERSION-all.tar.gz"
+  if [ ! -f "$tgz" ]; then
+    local repo; repo=$(mvn -q -B help:evaluate -Dexpression=settings.localRepository -DforceStdout 2>/dev/null || true)
+    tgz="$repo/io/apicurio/apicurio-registry-app/$REGISTRY_VERSION/apicurio-registry-app-$REGISTRY_VERSION-all.tar.gz"
+  fi
   [ -f "$tgz" ] || die "Apicurio Registry archive not found in the Maven repository ($tgz)"
   rm -rf "$REGISTRY_APP"; mkdir -p "$REGISTRY_APP"
   tar -xzf "$tgz" -C "$REGISTRY_APP" || die "unpacking $tgz failed"
