@@ -12,6 +12,7 @@
  *    last lands after the column is widened, by `sluice replay`, which
  *    decodes the letter with the registry again;
  *  - Protobuf from a descriptor set file, without a registry;
+ *  - JSON Schema: framed JSON decoded as JSON, the id checked;
  *  - the registry stopped mid-stream and started again: nothing is
  *    dead-lettered, nothing lost (a private registry on its own port, so
  *    no other test sees the outage).
@@ -253,6 +254,28 @@ describe('Protobuf', () => {
     expect(await metricSum(port, 'sluice_records_dead_lettered_total')).toBe(0);
     await sink.stop();
     expect(await tsv(table)).toEqual(protoRows);
+  });
+});
+
+// ---- JSON Schema ---------------------------------------------------------------
+
+describe('JSON Schema', () => {
+  it('framed JSON lands as JSON does; an id the registry lacks is dead-lettered', async () => {
+    const topic = randomName('jsons');
+    const table = randomName('jsons');
+    await ch().command({ query: `CREATE TABLE ${table} (id UInt64, name String, at DateTime) ENGINE = MergeTree ORDER BY id` });
+    await createTopic(topic, 1);
+    const schema = { type: 'object', properties: { id: { type: 'integer' }, name: { type: 'string' }, at: { type: 'string' } } };
+    const id = await register(REGISTRY, `${topic}-value`, 'JSON', JSON.stringify(schema));
+    const json = (o: object) => Buffer.from(JSON.stringify(o));
+    await produce(topic, [frame(id, json({ id: 1, name: 'a', at: '2026-11-28 10:00:00' })), frame(987_655, json({ id: 2 })), frame(id, json({ id: 3, name: 'c', at: '2026-11-28 10:00:01' }))], 1);
+    const port = await freePort();
+    const sink = startSink(sinkEnv(topic, table, randomName('g'), { SLUICE_FORMAT: 'jsonschema', SLUICE_SCHEMA_REGISTRY_URL: REGISTRY, SLUICE_METRICS_PORT: String(port) }));
+    await waitFor('3 records written', async () => (await scalar(ch(), `SELECT count() FROM ${table}`)) + (await metricSum(port, 'sluice_records_dead_lettered_total')) === 3);
+    await sink.stop();
+    expect(await tsv(table)).toEqual(['1\ta\t2026-11-28 10:00:00', '3\tc\t2026-11-28 10:00:01']);
+    const [letter] = await readMessages(`${topic}.dlq`, 1);
+    expect(header(letter!, 'sluice.error.message')).toMatch(/schema id 987655 is not in the Schema Registry/);
   });
 });
 
