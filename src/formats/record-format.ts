@@ -95,9 +95,9 @@ abstract class PlannedDecoder implements RowDecoder {
     const obj = c.decode(buf, start, end);
     if (typeof obj === 'string') return bad(undefined, `${what}: ${obj}`, unknown);
     const values = this.values;
+    // fill() sets every column (undefined: absent): nothing of the previous row stays.
     c.plan.fill(obj, values);
     const outcome = writeValues(this.schema, this.layout, values, out);
-    values.fill(undefined);
     if (!outcome.ok) return bad(outcome.column, `${outcome.reason} (${what})`, unknown);
     return unknown.length > 0 ? { ok: true, unknown } : OK;
   }
