@@ -8,6 +8,7 @@
 #   scripts/services.sh kill    [kafka|zookeeper|clickhouse]   SIGKILL: a crash, for fault tests
 #   scripts/services.sh status
 #   scripts/services.sh start|stop|kill mirrormaker   MirrorMaker 2 (LOCAL_MM2_* below; never part of `all`)
+#   scripts/services.sh start|stop|restart|kill registry   Apicurio Registry (Confluent API), only on demand
 #
 # Contract: idempotent (start on a running service is a no-op, stop on a
 # stopped one too); everything lives under .local/ (git-ignored), never in
@@ -66,6 +67,19 @@ MM2_LIBS="$ROOT/.local/mirrormaker-libs"
 MM2_DIR="$STATE/mirrormaker"
 MM2_HEAP="${LOCAL_MM2_HEAP:--Xms64m -Xmx256m}"
 
+# Apicurio Registry 3.0.9 (a Quarkus app on Java 17) for the Schema Registry
+# formats: its Confluent-compatible API is
+# http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7. Not part of `start` (all):
+# the tests that use it start it (`start registry`); `install` fetches it.
+# Its storage is an H2 file under the state dir (registry/data), not the
+# default in-memory one, so that a restart keeps the schemas as a real
+# registry does (the outage test stops and starts it mid-stream).
+REGISTRY_VERSION=3.0.9
+REGISTRY_APP="$ROOT/.local/apicurio-registry-$REGISTRY_VERSION"
+REGISTRY_DIR="$STATE/registry"
+REGISTRY_PORT="${LOCAL_REGISTRY_PORT:-8081}"
+REGISTRY_HEAP="${LOCAL_REGISTRY_HEAP:--Xms64m -Xmx384m}"
+
 say() { printf 'services: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
@@ -105,6 +119,55 @@ install_kafka() {
     die "downloading the Kafka jars failed (see .local/kafka-mvn.log)"
   fi
   touch "$KAFKA_LIBS/.complete"
+}
+
+install_registry() {
+  [ -f "$REGISTRY_APP/.complete" ] && return 0
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Apicurio Registry"
+  command -v java >/dev/null || die "Java 17+ is needed to run Apicurio Registry"
+  say "fetching Apicurio Registry $REGISTRY_VERSION from Maven Central"
+  mkdir -p "$ROOT/.local"
+  # maven-dependency-plugin 2.8: newer versions fail on a parent POM Maven Central does not serve.
+  if ! mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:2.8:get \
+        -Dartifact="io.apicurio:apicurio-registry-app:$REGISTRY_VERSION:tar.gz:all" -Dtransitive=false \
+        >"$ROOT/.local/registry-mvn.log" 2>&1; then
+    tail -20 "$ROOT/.local/registry-mvn.log" >&2
+    die "downloading Apicurio Registry failed (see .local/registry-mvn.log)"
+  fi
+  # The local Maven repository: the default one, or where settings.xml moved it.
+  local tgz="$HOME/.m2/repository/io/apicurio/apicurio-registry-app/$REGISTRY_VERSION/apicurio-registry-app-$REGISTRY_VERSION-all.tar.gz"
+  if [ ! -f "$tgz" ]; then
+    local repo; repo=$(mvn -q -B help:evaluate -Dexpression=settings.localRepository -DforceStdout 2>/dev/null || true)
+    tgz="$repo/io/apicurio/apicurio-registry-app/$REGISTRY_VERSION/apicurio-registry-app-$REGISTRY_VERSION-all.tar.gz"
+  fi
+  [ -f "$tgz" ] || die "Apicurio Registry archive not found in the Maven repository ($tgz)"
+  rm -rf "$REGISTRY_APP"; mkdir -p "$REGISTRY_APP"
+  tar -xzf "$tgz" -C "$REGISTRY_APP" || die "unpacking $tgz failed"
+  touch "$REGISTRY_APP/.complete"
+}
+
+registry_ready() { curl -sf --max-time 2 "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/schemas/types" >/dev/null 2>&1; }
+
+start_registry() {
+  if pid_alive "$REGISTRY_DIR/registry.pid"; then say "registry already running (pid $(cat "$REGISTRY_DIR/registry.pid"))"; return 0; fi
+  port_open "$REGISTRY_PORT" && die "port $REGISTRY_PORT (registry) is taken by another process; stop it first (ss -ltnp 'sport = :$REGISTRY_PORT') or set LOCAL_REGISTRY_PORT"
+  install_registry
+  mkdir -p "$REGISTRY_DIR/data"
+  # Serial GC and one worker pool thread per core: it shares 2 cores with Kafka and ClickHouse.
+  # shellcheck disable=SC2086
+  nohup java $REGISTRY_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+    -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
+    -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 -Dapicurio.datasource.url="jdbc:h2:file:$REGISTRY_DIR/data/registry" \
+    -Dquarkus.log.level=WARN -Dquarkus.log.console.level=WARN \
+    -jar "$REGISTRY_APP/apicurio-registry-app-$REGISTRY_VERSION-runner.jar" \
+    >"$REGISTRY_DIR/registry.log" 2>&1 </dev/null &
+  echo $! >"$REGISTRY_DIR/registry.pid"
+  for _ in $(seq 1 240); do
+    if registry_ready; then say "registry ready on http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"; return 0; fi
+    pid_alive "$REGISTRY_DIR/registry.pid" || { tail -30 "$REGISTRY_DIR/registry.log" >&2; die "registry exited during start-up (log: $REGISTRY_DIR/registry.log)"; }
+    sleep 0.5
+  done
+  die "registry did not answer on 127.0.0.1:$REGISTRY_PORT within 120 s (log: $REGISTRY_DIR/registry.log)"
 }
 
 make_tls() { # DIR: a throwaway CA and a server certificate for 127.0.0.1 / localhost, once
@@ -415,24 +478,27 @@ status() {
     if zk_serving; then echo "zookeeper: running (pid $(cat "$ZK_DIR/zookeeper.pid"), 127.0.0.1:$ZK_PORT)"; else echo "zookeeper: running (pid $(cat "$ZK_DIR/zookeeper.pid")) but not serving on 127.0.0.1:$ZK_PORT"; rc=1; fi
   else echo "zookeeper: stopped"; rc=1; fi
   if pid_alive "$CH_DIR/clickhouse.pid"; then echo "clickhouse: running (pid $(cat "$CH_DIR/clickhouse.pid"), http://127.0.0.1:$CH_HTTP_PORT)"; else echo "clickhouse: stopped"; rc=1; fi
+  # Started on demand only: its absence is not a failure.
+  if pid_alive "$REGISTRY_DIR/registry.pid"; then echo "registry: running (pid $(cat "$REGISTRY_DIR/registry.pid"), http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7)"; else echo "registry: stopped (started on demand)"; fi
   return $rc
 }
 
 cmd="${1:-status}"; which="${2:-all}"
-case "$which" in all|kafka|zookeeper|clickhouse|mirrormaker) ;; *) die "unknown service '$which' (kafka | zookeeper | clickhouse | mirrormaker)";; esac
+case "$which" in all|kafka|zookeeper|clickhouse|mirrormaker|registry) ;; *) die "unknown service '$which' (kafka | zookeeper | clickhouse | mirrormaker | registry)";; esac
 case "$cmd" in
-  install) install_clickhouse; install_kafka; install_mirrormaker ;;
+  install) install_clickhouse; install_kafka; install_mirrormaker; install_registry ;;
   start) # ZooKeeper before ClickHouse, which connects to it at start
     case "$which" in all|kafka) start_kafka ;; esac
     case "$which" in all|zookeeper|clickhouse) start_zookeeper ;; esac
     case "$which" in all|clickhouse) start_clickhouse ;; esac
-    case "$which" in mirrormaker) start_mirrormaker ;; esac
+    case "$which" in mirrormaker) start_mirrormaker ;; registry) start_registry ;; esac
     ;;
   stop) # ClickHouse before ZooKeeper, so that it never runs without it for long
     case "$which" in mirrormaker) stop_pid mirrormaker "$MM2_DIR/mm2.pid" ;; esac
     case "$which" in all|kafka) stop_pid kafka "$KAFKA_DIR/kafka.pid" ;; esac
     case "$which" in all|clickhouse) stop_pid clickhouse "$CH_DIR/clickhouse.pid" ;; esac
     case "$which" in all|zookeeper|clickhouse) stop_pid zookeeper "$ZK_DIR/zookeeper.pid" ;; esac
+    case "$which" in all|registry) stop_pid registry "$REGISTRY_DIR/registry.pid" ;; esac
     ;;
   restart) "$0" stop "$which"; "$0" start "$which" ;;
   kill) # one service, as a crash; `all` kills none (say which)
@@ -441,9 +507,10 @@ case "$cmd" in
       clickhouse) kill_pid clickhouse "$CH_DIR/clickhouse.pid" ;;
       zookeeper) kill_pid zookeeper "$ZK_DIR/zookeeper.pid" ;;
       mirrormaker) kill_pid mirrormaker "$MM2_DIR/mm2.pid" ;;
-      *) die "kill needs a service: kafka | zookeeper | clickhouse" ;;
+      registry) kill_pid registry "$REGISTRY_DIR/registry.pid" ;;
+      *) die "kill needs a service: kafka | zookeeper | clickhouse | mirrormaker | registry" ;;
     esac
     ;;
   status) status ;;
-  *) die "usage: scripts/services.sh install|start|stop|restart|kill|status [kafka|zookeeper|clickhouse|mirrormaker]" ;;
+  *) die "usage: scripts/services.sh install|start|stop|restart|kill|status [kafka|zookeeper|clickhouse|mirrormaker|registry]" ;;
 esac

@@ -22,6 +22,8 @@ import type { LogLevel } from './ops/log.js';
 import { DEFAULT_METADATA_COLUMNS_TEXT, parseMetadataColumns, type MetadataColumns } from './formats/metadata.js';
 import { ENVELOPE_SETTINGS, envelopeFromEnv, type EnvelopeConfig } from './formats/envelope-config.js';
 import { routeTables } from './formats/routes.js';
+import { FORMAT_SETTINGS, formatOptionsFromEnv, redactedFormat } from './formats/format-settings.js';
+import type { FormatOptions } from './formats/record-format.js';
 import { KAFKA_SECURITY_SETTINGS, kafkaSecurityFromEnv, redactedSecurity, type KafkaSecurity } from './kafka/security.js';
 
 export type StartFrom = 'earliest' | 'latest';
@@ -76,6 +78,8 @@ export interface Config {
   readonly metadataColumns: MetadataColumns;
   /** SLUICE_MIRROR_SOURCE_ALIAS: '' or the MirrorMaker 2 alias whose `<alias>.` prefix rows do not record. */
   readonly mirrorSourceAlias: string;
+  /** SLUICE_FORMAT and the Schema Registry (formats/format-settings.ts). */
+  readonly format: FormatOptions;
 }
 
 /** Every accepted variable with its default ('' = required or empty) and meaning. */
@@ -115,6 +119,7 @@ export const SETTINGS: Readonly<Record<string, { default: string; doc: string }>
   SLUICE_MIRROR_SOURCE_ALIAS: { default: '', doc: 'After a failover to a MirrorMaker 2 copy under its default replication policy: the source cluster\'s alias (`P`). A topic read as `P.events` is recorded as `events` in the `_topic` column and in the insert\'s identity (deduplication), so re-read records are the same rows and the same blocks as when read from P. Empty: topics are recorded as read.' },
   SLUICE_METADATA_COLUMNS: { default: DEFAULT_METADATA_COLUMNS_TEXT, doc: 'Kafka metadata columns: `field:column` pairs (fields `topic`, `partition`, `offset`, `timestamp`, `key`, `headers`), or `none`. A target table\'s column with such a name is filled from the Kafka record, not from the payload (a payload field of that name is ignored); fields left out are ordinary payload columns. Typed rows only: with `jsoneachrow`, a table that has one is refused at start-up.' },
   SLUICE_SCHEMA_CHECK_MS: { default: '15000', doc: 'How often the target tables\' columns are read again, so an ALTER TABLE is picked up without a restart (also read at once when an insert names a column the table lost).' },
+  ...FORMAT_SETTINGS,
   SLUICE_READY_STALL_MS: { default: '60000', doc: '/readyz turns false when a partition has been unable to write for this long.' },
 };
 
@@ -160,6 +165,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const clickhouse = clickhouseConnectionFromEnv(env);
 
   const envelope = envelopeFromEnv(env, topics);
+  const format = formatOptionsFromEnv(env, insertFormat === 'rowbinary');
+  // A JSON envelope is found in JSON bytes; a binary format has its own framing.
+  if (envelope.json && format.format !== 'json') throw new ConfigError('SLUICE_ENVELOPE_JSON', `is for JSON values; SLUICE_FORMAT is ${format.format}`);
+  if (envelope.eventTime?.source === 'payload' && format.format !== 'json') throw new ConfigError('SLUICE_EVENT_TIME', `payload fields are read from JSON values; SLUICE_FORMAT is ${format.format} (use a header or the envelope)`);
   if (envelope.rules && get('SLUICE_TABLE') !== '') throw new ConfigError('SLUICE_TABLE', 'is set together with SLUICE_ROUTES; give one (a default table is a last rule "* -> table")');
   const tables = envelope.rules ? new Map<string, string>() : tableMap(get('SLUICE_TABLE'), topics);
 
@@ -213,6 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     schemaCheckMs: int('SLUICE_SCHEMA_CHECK_MS', get('SLUICE_SCHEMA_CHECK_MS'), 1000, 86_400_000),
     metadataColumns: metadataColumnsFromEnv(env),
     mirrorSourceAlias: mirrorAlias(get('SLUICE_MIRROR_SOURCE_ALIAS')),
+    format,
   });
 }
 
@@ -275,6 +285,7 @@ export function redactedConfig(config: Config): Record<string, unknown> {
     clickhouseUrl: redactUrl(config.clickhouseUrl),
     clickhousePassword: config.clickhousePassword ? '***' : '',
     kafkaSecurity: redactedSecurity(config.kafkaSecurity),
+    format: redactedFormat(config.format),
   };
 }
 

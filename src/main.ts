@@ -31,6 +31,7 @@ import { Health } from './ops/health.js';
 import { EventTally, type Logger } from './ops/log.js';
 import { BoundedLabels } from './ops/metrics.js';
 import { TableEncoders } from './formats/tables.js';
+import { createRecordFormat } from './formats/record-format.js';
 import { redactUrl } from './ops/redact.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -336,6 +337,7 @@ function tableEncoders(config: Config, writer: Writer, log?: Logger): TableEncod
     metadata: config.metadataColumns,
     envelope: config.envelope,
     query: (sql) => writer.queryRows(sql),
+    format: createRecordFormat(config.format),
     ...(log && { onChange: (table: string, added: string[], removed: string[]) => log.info('schema.changed', { table, added, removed }) }),
   });
 }

@@ -24,6 +24,7 @@
  * out/err call carries whole lines, except the bar's redraws.
  */
 import { SETTINGS, clickhouseConnectionFromEnv, configuredDestinations, metadataColumnsFromEnv } from '../config.js';
+import { formatOptionsFromEnv } from '../formats/format-settings.js';
 import { plainText } from '../ops/redact.js';
 import { dlqTopicFor } from '../dlq/dead-letters.js';
 import { ConfigError, errorMessage } from '../errors.js';
@@ -166,6 +167,7 @@ export function parseReplayArgs(args: string[], env: NodeJS.ProcessEnv): ReplayA
       optional(one('--max-record-bytes'), (v) => wholeNumber('--max-record-bytes', v, 16, 1 << 30)) ?? Number(SETTINGS.SLUICE_MAX_RECORD_BYTES!.default),
     skipUnknownFields: values.has('--skip-unknown-fields'),
     insertFormat: insertFormatOf(env),
+    format: formatOptionsFromEnv(env, insertFormatOf(env) === 'typed'),
     metadataColumns: metadataColumnsFromEnv(env),
     json: values.has('--json'),
     // Last: every flag is checked before the question of where letters may go.

@@ -6,6 +6,7 @@
  * Contract: types only, plus ReplayFailedError; no I/O.
  */
 import type { ClickHouseConnection } from '../clickhouse/writer.js';
+import type { FormatOptions } from '../formats/record-format.js';
 import { SluiceError } from '../errors.js';
 import type { MetadataColumns } from '../formats/metadata.js';
 import type { KafkaSecurity } from '../kafka/security.js';
@@ -39,6 +40,8 @@ export interface ReplayOptions {
   readonly skipUnknownFields: boolean;
   /** As the sink's SLUICE_INSERT_FORMAT: typed rows (default) or the JSONEachRow passthrough. */
   readonly insertFormat: 'typed' | 'passthrough';
+  /** SLUICE_FORMAT and its registry, as the sink reads them (default json): letters keep the original bytes and are decoded again. */
+  readonly format?: FormatOptions;
   /** As the sink's SLUICE_METADATA_COLUMNS: rows get their source record's Kafka metadata. */
   readonly metadataColumns: MetadataColumns;
   /** Retry pacing of inserts; tests pass faster values. */

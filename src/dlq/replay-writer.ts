@@ -28,6 +28,7 @@ import { insertSettings, serverFeatures, UNKNOWN_SERVER } from '../clickhouse/fe
 import { createWriter, type ClickHouseConnection, type Writer } from '../clickhouse/writer.js';
 import { AbortedError, ClickHouseError, SluiceError, errorMessage } from '../errors.js';
 import { PRECHECK_MESSAGES, precheck } from '../formats/encoder.js';
+import { createRecordFormat, type FormatOptions, type RecordFormat } from '../formats/record-format.js';
 import { sliceBody, type TableEncoder } from '../formats/batch.js';
 import { TableEncoders } from '../formats/tables.js';
 import type { MetadataColumns, SourceMeta } from '../formats/metadata.js';
@@ -49,6 +50,8 @@ export interface ReplayWriterDeps {
   readonly skipUnknownFields: boolean;
   /** typed (the default): decode and insert RowBinary, as the sink; passthrough: JSONEachRow. */
   readonly insertFormat: 'typed' | 'passthrough';
+  /** SLUICE_FORMAT (default json): binary letters are decoded again, with the registry. */
+  readonly format?: FormatOptions;
   /** SLUICE_METADATA_COLUMNS, as the sink reads it. */
   readonly metadataColumns: MetadataColumns;
   readonly backoff: { initialMs: number; maxMs: number };
@@ -67,6 +70,7 @@ export class ReplayWriter {
   private readonly checkedTables = new Set<string>();
   private readonly partitionCounts = new Map<string, number>();
   private tableEncoders: TableEncoders | undefined;
+  private recordFormat: RecordFormat | undefined;
 
   constructor(private readonly deps: ReplayWriterDeps) {}
 
@@ -91,12 +95,14 @@ export class ReplayWriter {
       strict: !this.deps.skipUnknownFields,
       metadata: this.deps.metadataColumns,
       query: (sql) => this.writer!.queryRows(sql),
+      ...(this.deps.format && { format: (this.recordFormat ??= createRecordFormat(this.deps.format)) }),
     });
     return this.tableEncoders;
   }
 
   async close(): Promise<void> {
     await this.writer?.close().catch(() => {});
+    this.recordFormat?.close();
   }
 
   async land(partition: number, letters: Letter[]): Promise<Failure[]> {
@@ -114,7 +120,7 @@ export class ReplayWriter {
           failures.push(cut);
           continue;
         }
-        const reason = precheck(l.record, this.deps.maxRecordBytes);
+        const reason = precheck(l.record, this.deps.maxRecordBytes, (this.deps.format?.format ?? 'json') === 'json');
         if (reason) failures.push({ letter: l, errorClass: reason, code: undefined, message: PRECHECK_MESSAGES[reason] });
         else ok.push(l);
       }
@@ -127,6 +133,8 @@ export class ReplayWriter {
         const info = l.info!;
         return { topic: info.topic, partition: info.partition, offset: info.offset, timestamp: info.timestamp, key: r.key, headers: sourceHeaders(l.record.headers) };
       };
+      // Schema Registry formats: the letters' schema ids, fetched (and an outage waited out) before decoding.
+      await this.schemas(() => this.encoders().prepare(ok.map((l) => l.record)));
       const batch = encoder.encode(ok.map((l) => l.record), origin);
       for (const inv of batch.invalid) {
         failures.push({ letter: letterOf.get(inv.record)!, errorClass: 'invalid', code: undefined, message: inv.column !== undefined ? `column ${inv.column}: ${inv.reason}` : inv.reason });
@@ -166,6 +174,16 @@ export class ReplayWriter {
    * announced), data errors rethrown as they are, fatal ones (credentials,
    * missing table) end the run: someone is at the prompt to fix them.
    */
+  /** The registry as the sink treats it: every failure retried (with backoff) until it answers. */
+  private schemas(op: () => Promise<void>): Promise<void> {
+    return retry(op, {
+      ...this.deps.backoff,
+      what: 'schema registry',
+      classify: (err) => (err instanceof SluiceError ? err : new SluiceError('transient', errorMessage(err), { cause: err })),
+      onRetry: (err, attempt, delayMs) => this.deps.onNotice?.(`schema registry: ${err.message}; retrying in ${delayMs} ms (attempt ${attempt + 1})`),
+    });
+  }
+
   private async clickhouse<T>(what: string, op: () => Promise<T>): Promise<T> {
     const stop = new AbortController();
     let fatal: ClickHouseError | undefined;

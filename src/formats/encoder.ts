@@ -37,17 +37,20 @@ export const PRECHECK_MESSAGES: Readonly<Record<PrecheckReason, string>> = {
   not_json_object: 'record value is not a JSON object ({...})',
 };
 
-export function precheck(record: SourceRecord, maxRecordBytes: number): PrecheckReason | undefined {
+/** `json`: the values should be JSON objects (SLUICE_FORMAT=json); binary formats are checked for presence and size only. */
+export function precheck(record: SourceRecord, maxRecordBytes: number, json = true): PrecheckReason | undefined {
   // Hot path: read a ChunkRecord's bytes in place rather than through a
   // view per record; its chunk was UTF-8-checked as a whole (kafka/record.ts).
   if (record instanceof ChunkRecord) {
     if (record.valueStart < 0 || record.valueEnd === record.valueStart) return 'null_value';
     if (record.byteSize > maxRecordBytes) return 'too_large';
+    if (!json) return undefined;
     return shape(record.chunk, record.valueStart, record.valueEnd, maxRecordBytes) ?? (record.utf8 || isUtf8(record.value!) ? undefined : 'invalid_utf8');
   }
   const v = record.value;
   if (v === null || v.length === 0) return 'null_value';
   if (v.length + (record.key?.length ?? 0) + (record.headers ? headersSize(record.headers) : 0) > maxRecordBytes) return 'too_large';
+  if (!json) return undefined;
   return shape(v, 0, v.length, maxRecordBytes) ?? (isUtf8(v) ? undefined : 'invalid_utf8');
 }
 

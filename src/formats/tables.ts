@@ -24,12 +24,16 @@
  *    cannot fill them: `load()` then reads each table's columns once and
  *    refuses (ConfigError) a table that has one — the server would store
  *    '' and 0 there, or the payload's field of that name, silently.
+ *  - Records are decoded by the SLUICE_FORMAT's decoder (record-format.ts;
+ *    JSON by default); `prepare(records)` fetches what it needs first.
  */
 import { hasRowBinaryWithDefaults, readTableColumns, type QueryRows, type TableColumns } from '../clickhouse/schema.js';
 import { ConfigError } from '../errors.js';
 import { passthroughEncoder, typedEncoder, type TableEncoder } from './batch.js';
 import { tableSchema, type RowLayout } from './decoder.js';
 import { JsonDecoder } from './json.js';
+import type { SourceRecord } from '../kafka/record.js';
+import type { RecordFormat } from './record-format.js';
 import { UnsupportedTypeError } from './types.js';
 import { bindMetadata, DEFAULT_METADATA_COLUMNS_TEXT, MetadataTypeError, parseMetadataColumns, type MetadataColumns } from './metadata.js';
 import { envelopedDecoder, EnvelopeReader, type FieldRef, type JsonEnvelope } from './envelope.js';
@@ -53,6 +57,8 @@ export interface TableEncodersOptions {
   /** Called when a table's schema changed after start-up (for the log). */
   readonly onChange?: (table: string, added: string[], removed: string[]) => void;
   readonly now?: () => number;
+  /** SLUICE_FORMAT (record-format.ts); default JSON. */
+  readonly format?: RecordFormat;
 }
 
 const MIN_REFRESH_MS = 1000;
@@ -124,6 +130,19 @@ export class TableEncoders {
     return this.encoders.get(table)!;
   }
 
+  /**
+   * What decoding `records` needs fetched first (Schema Registry ids): to be
+   * awaited before `encode`; rejects with a retriable error on an outage.
+   */
+  prepare(records: readonly SourceRecord[]): Promise<void> {
+    return this.opts.format ? this.opts.format.prepare(records) : Promise.resolve();
+  }
+
+  /** Record values are JSON (SLUICE_FORMAT=json): the pre-insert check may refuse what is not a JSON object. */
+  get jsonValues(): boolean {
+    return (this.opts.format?.name ?? 'json') === 'json';
+  }
+
   get insertLayout(): RowLayout | 'JSONEachRow' {
     return this.opts.mode === 'passthrough' ? 'JSONEachRow' : this.layout;
   }
@@ -169,8 +188,8 @@ export class TableEncoders {
     const env = this.opts.envelope;
     const reader = new EnvelopeReader(env?.json);
     const { payload, metadata } = bindMetadata(tableSchema(cols), this.metadata, this.layout === 'RowBinaryWithDefaults', env && env.columns.size > 0 ? { columns: env.columns, reader } : undefined);
-    const json = new JsonDecoder(payload, { layout: this.layout, strict: this.opts.strict });
-    const decoder = env?.json ? envelopedDecoder(json, reader) : json;
+    const inner = this.opts.format ? this.opts.format.decoder(payload, this.layout, this.opts.strict) : new JsonDecoder(payload, { layout: this.layout, strict: this.opts.strict });
+    const decoder = env?.json ? envelopedDecoder(inner, reader) : inner;
     const before = this.columnNames.get(table);
     const names = cols.columns.map((c) => c.name);
     this.encoders.set(table, typedEncoder(table, decoder, ++this.version, metadata));

@@ -38,6 +38,7 @@ import { sleep, type BackoffOptions, type Wakeup } from '../retry.js';
 import type { DeadLetter, DeadLetterSink } from '../dlq/dead-letters.js';
 import { sendDeadLetters } from './dead-letter-step.js';
 import { insertWithRetry } from './insert-step.js';
+import { prepareWithRetry } from './schema-step.js';
 import type { StepContext } from './step.js';
 import { sourceTopic } from '../kafka/failover.js';
 import type { TopicRouter } from '../formats/routes.js';
@@ -57,7 +58,7 @@ export interface WorkerDeps {
   /** Counts fields records carry that the table has no column for (schema drift). */
   readonly unknownFields: (table: string, field: string, records: number) => void;
   /** Each table's encoder (typed rows or passthrough), and a re-read of its schema. */
-  readonly encoders: { encoderFor(table: string): TableEncoder; refresh(table: string): Promise<boolean> };
+  readonly encoders: { encoderFor(table: string): TableEncoder; refresh(table: string): Promise<boolean>; prepare?(records: readonly SourceRecord[]): Promise<void>; readonly jsonValues?: boolean };
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;
   /** The dead-letter ratio guard (dlq/dead-letters.ts RatioGuard). */
@@ -220,6 +221,8 @@ export class PartitionWorker {
   }
 
   private async write(batch: Batch): Promise<void> {
+    // Schema Registry formats: the batch's new schema ids are fetched first; an outage holds the partition here (schema-step.ts).
+    if (this.deps.encoders.prepare) await prepareWithRetry(this.stepFor(this.table), (r) => this.deps.encoders.prepare!(r), batch.records);
     const meta = { firstOffset: batch.firstOffset, lastOffset: batch.lastOffset, rows: batch.records.length };
     const total = batch.records.length;
     if (!this.deps.deadLetters) {
@@ -237,7 +240,7 @@ export class PartitionWorker {
       this.current = table;
       const good: SourceRecord[] = [];
       for (const record of records) {
-        const reason = precheck(record, this.deps.maxRecordBytes);
+        const reason = precheck(record, this.deps.maxRecordBytes, this.deps.encoders.jsonValues !== false);
         if (reason) letters.push({ record, reason, code: undefined, message: PRECHECK_MESSAGES[reason], ...(this.router && { table }) });
         else good.push(record);
       }

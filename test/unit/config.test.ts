@@ -257,6 +257,25 @@ describe('loadConfig: topic → table mapping', () => {
   });
 });
 
+describe('loadConfig: routes instead of a table', () => {
+  it('takes SLUICE_ROUTES without SLUICE_TABLE; the target tables are the routes\'', () => {
+    const c = loadConfig({ SLUICE_TOPICS: 'events', SLUICE_ROUTES: 'header.type=a.* -> a_t; header.type=b -> !drop; * -> rest' });
+    expect(c.tables.size).toBe(0);
+    expect(c.targetTables).toEqual(['a_t', 'rest']);
+    expect(c.envelope.rules!.map((r) => r.target)).toEqual(['a_t', '!drop', 'rest']);
+  });
+
+  it.each<[string, Record<string, string>, string, RegExp]>([
+    ['both SLUICE_TABLE and SLUICE_ROUTES', { SLUICE_TABLE: 't', SLUICE_ROUTES: '* -> t' }, 'SLUICE_TABLE', /is set together with SLUICE_ROUTES/],
+    ['neither', {}, 'SLUICE_TABLE', /is required/],
+    ['a JSON envelope with a binary format', { SLUICE_TABLE: 't', SLUICE_ENVELOPE_JSON: 'e:p', SLUICE_FORMAT: 'protobuf', SLUICE_PROTOBUF_DESCRIPTOR: '/dev/null', SLUICE_PROTOBUF_MESSAGE: 'a.B' }, 'SLUICE_ENVELOPE_JSON', /is for JSON values/],
+  ])('refuses %s', (_name, env, setting, message) => {
+    const err = configError(() => loadConfig({ SLUICE_TOPICS: 'events', ...env }));
+    expect(err.setting).toBe(setting);
+    expect(err.message).toMatch(message);
+  });
+});
+
 describe('loadConfig: SLUICE_DLQ_TOPIC', () => {
   it('unset means <topic>.dlq (kept as empty), none turns it off, a name is used for all topics', () => {
     expect(load().dlqTopic).toBe('');

@@ -45,6 +45,15 @@ export class StringCodec implements Codec {
   value(v: unknown, out: RowWriter): Reason {
     if (v === null || v === undefined) { out.u8(0); return undefined; }
     if (typeof v === 'string') {
+      // One pass over the string: a short one (< 43 UTF-16 units, < 128
+      // UTF-8 bytes) is written after a one-byte length slot filled in after.
+      if (v.length < 43) {
+        out.ensure(v.length * 3 + 1);
+        const n = out.buf.write(v, out.pos + 1, 'utf8');
+        out.buf[out.pos] = n;
+        out.pos += n + 1;
+        return undefined;
+      }
       const n = Buffer.byteLength(v);
       out.varuint(n);
       out.ensure(n);

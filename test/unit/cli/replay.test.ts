@@ -54,6 +54,7 @@ describe('parseReplayArgs', () => {
       maxRecordBytes: 1_048_576,
       skipUnknownFields: false,
       insertFormat: 'typed',
+      format: { format: 'json', registry: undefined, protobufFiles: [], protobufMessage: undefined },
       metadataColumns: new Map([['topic', '_topic'], ['partition', '_partition'], ['offset', '_offset'], ['timestamp', '_timestamp'], ['key', '_key'], ['headers', '_headers']]),
       json: false,
     });
