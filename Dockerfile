@@ -26,7 +26,9 @@ COPY src ./src
 RUN npm run build
 RUN npm prune --omit=dev
 # Bin links of production packages (patch-package's): nothing at run time calls them.
-RUN rm -rf node_modules/.bin
+# Type declarations a production package lists as a dependency (protobufjs
+# lists @types/node, which brings undici-types): .d.ts files only, never loaded.
+RUN rm -rf node_modules/.bin node_modules/@types node_modules/undici-types
 
 FROM ${NODE_IMAGE}
 LABEL org.opencontainers.image.title="sluice" \
