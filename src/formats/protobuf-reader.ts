@@ -28,9 +28,11 @@
 import type protobuf from 'protobufjs';
 import type { ColumnPath, Conv, Field } from './mapping.js';
 import { isUtf8 } from 'node:buffer';
+import { SPAN, type Spans } from './decoder.js';
 import { bare, toJson } from './mapping.js';
 
-export type DirectFill = (buf: Uint8Array, start: number, end: number, values: unknown[]) => boolean;
+/** Fills `values` (and `spans` for strings left in place, decoder.ts SPAN), or returns false: use protobufjs. */
+export type DirectFill = (buf: Uint8Array, start: number, end: number, values: unknown[], spans: Spans) => boolean;
 
 // Read kinds (enums read as int32, as protobufjs does).
 const I32 = 0, U32 = 1, S32 = 2, BOOL = 3, FX32 = 4, SFX32 = 5, I64 = 6, U64 = 7, S64 = 8, FX64 = 9, SFX64 = 10, FLOAT = 11, DOUBLE = 12, STRING = 13, BYTES = 14, MSG = 15;
@@ -42,6 +44,8 @@ const MAX_DEPTH = 32;
 class Msg {
   readonly byId: Array<Spec | undefined> = [];
   raw: unknown[] = [];
+  /** For `text` fields: where the string's bytes end (raw holds where they start). */
+  readonly ends: number[] = [];
   constructor(readonly type: protobuf.Type) {}
 }
 
@@ -53,7 +57,7 @@ interface Spec {
   /** Index in the message's `raw`, or -1: nobody reads it (checked and skipped). */
   slot: number;
   sub: Msg | undefined;
-  /** A string read into a String column: its bytes as they are when valid UTF-8 (what decoding and re-encoding would write). */
+  /** A string read into a String column: left in place (raw: its start) when valid UTF-8, as decoding and re-encoding would write the same bytes. */
   text: boolean;
 }
 
@@ -71,6 +75,10 @@ interface Column {
   /** Timestamp / wrapper leaves: rebuilt as the plain { field: value } object the converters read. */
   readonly object: { readonly msg: Msg; readonly names: readonly string[]; readonly slots: readonly number[]; readonly absent: readonly unknown[] } | undefined;
   readonly conv: Conv | null;
+  /** The column's index, for its span. */
+  readonly index: number;
+  /** Its field is a `text` string: a number in raw is where the bytes start. */
+  readonly text: boolean;
 }
 
 /** A reader for these columns, or undefined when one of them (or the schema) needs the protobufjs path. */
@@ -78,12 +86,13 @@ export function directReader(type: protobuf.Type, protoOf: (f: Field) => protobu
   try {
     const checkers = new Map<string, Msg>();
     const root = build(type, checkers, new Msg(type));
-    const columns: Array<Column | undefined> = paths.map((p) => (p ? column(root, p, protoOf, checkers) : undefined));
-    return (buf, start, end, values) => {
+    const columns: Array<Column | undefined> = paths.map((p, i) => (p ? column(root, p, protoOf, checkers, i) : undefined));
+    return (buf, start, end, values, spans) => {
       const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
       pos = start;
       if (!readMsg(root, b, end, 0)) return false;
-      for (let i = 0; i < columns.length; i++) values[i] = columnValue(columns[i]);
+      spans.buf = b;
+      for (let i = 0; i < columns.length; i++) values[i] = columnValue(columns[i], spans);
       return true;
     };
   } catch (err) {
@@ -92,7 +101,7 @@ export function directReader(type: protobuf.Type, protoOf: (f: Field) => protobu
   }
 }
 
-function column(root: Msg, p: ColumnPath, protoOf: (f: Field) => protobuf.Field | undefined, checkers: Map<string, Msg>): Column {
+function column(root: Msg, p: ColumnPath, protoOf: (f: Field) => protobuf.Field | undefined, checkers: Map<string, Msg>, index: number): Column {
   if (p.inArray || p.conv === toJson) throw new Unsupported();
   const steps: Array<{ msg: Msg; slot: number }> = [];
   let msg = root;
@@ -106,7 +115,7 @@ function column(root: Msg, p: ColumnPath, protoOf: (f: Field) => protobuf.Field 
     if (spec.kind !== MSG) {
       if (!leaf) throw new Unsupported();
       if (spec.kind === STRING && !spec.repeated && p.conv === null && bare(p.target).kind === 'string') spec.text = true;
-      return { steps, msg, slot: spec.slot, absent: p.fields[i]!.get(emptyOf(msg.type)), object: undefined, conv: p.conv };
+      return { steps, msg, slot: spec.slot, absent: p.fields[i]!.get(emptyOf(msg.type)), object: undefined, conv: p.conv, index, text: spec.text };
     }
     const sub = rt as protobuf.Type;
     if (spec.repeated || (leaf && !WRAPPED.has(sub.fullName)) || (!leaf && WRAPPED.has(sub.fullName))) throw new Unsupported();
@@ -117,7 +126,7 @@ function column(root: Msg, p: ColumnPath, protoOf: (f: Field) => protobuf.Field 
       const names = sub.fieldsArray.map((f) => f.name);
       const slots = sub.fieldsArray.map((f) => { const s = m.byId[f.id]!; if (s.slot < 0) s.slot = m.raw.push(undefined) - 1; return s.slot; });
       const empty = emptyOf(sub);
-      return { steps, msg, slot: spec.slot, absent: undefined, object: { msg: m, names, slots, absent: names.map((n) => empty[n]) }, conv: p.conv };
+      return { steps, msg, slot: spec.slot, absent: undefined, object: { msg: m, names, slots, absent: names.map((n) => empty[n]) }, conv: p.conv, index, text: false };
     }
     steps.push({ msg, slot: spec.slot });
     msg = spec.sub;
@@ -153,7 +162,7 @@ function build(type: protobuf.Type, checkers: Map<string, Msg>, m: Msg): Msg {
   return m;
 }
 
-function columnValue(c: Column | undefined): unknown {
+function columnValue(c: Column | undefined, spans: Spans): unknown {
   if (c === undefined) return undefined;
   const steps = c.steps;
   for (let i = 0; i < steps.length; i++) {
@@ -162,6 +171,11 @@ function columnValue(c: Column | undefined): unknown {
   }
   let v = c.msg.raw[c.slot];
   if (v === undefined) v = c.absent;
+  else if (c.text && typeof v === 'number') {
+    spans.start[c.index] = v;
+    spans.end[c.index] = c.msg.ends[c.slot]!;
+    return SPAN;
+  }
   else if (c.object) {
     const { msg, names, slots, absent } = c.object;
     const o: Record<string, unknown> = {};
@@ -219,7 +233,10 @@ function readMsg(m: Msg, buf: Buffer, end: number, depth: number): boolean {
     if (wire !== s.wire) return false;
     const v = value(s, buf, end, depth);
     if (v === FAIL) return false;
-    if (s.slot >= 0) raw[s.slot] = v;
+    if (s.slot >= 0) {
+      raw[s.slot] = v;
+      if (s.text) m.ends[s.slot] = pos;
+    }
   }
   return pos === end;
 }
@@ -267,8 +284,7 @@ function value(s: Spec, buf: Buffer, end: number, depth: number): unknown {
       pos += len;
       if (s.slot < 0) return null;
       if (s.kind === STRING) {
-        // A plain Uint8Array view: cheaper to make than a Buffer, and all the String codec needs.
-        if (s.text && (ascii(buf, from, pos) || isUtf8(buf.subarray(from, pos)))) return new Uint8Array(buf.buffer, buf.byteOffset + from, len);
+        if (s.text && (ascii(buf, from, pos) || isUtf8(buf.subarray(from, pos)))) return from;
         return (buf as Buffer & { utf8Slice(a: number, b: number): string }).utf8Slice(from, pos);
       }
       return len === 0 ? Buffer.alloc(0) : buf.subarray(from, pos);

@@ -31,13 +31,15 @@ import { ConfigError } from '../errors.js';
 import type { SourceRecord } from '../kafka/record.js';
 import { ChunkRecord } from '../kafka/record.js';
 import { avroSchema } from './avro.js';
-import { bad, OK, writeValues, type DecodeOutcome, type RowDecoder, type RowLayout, type TableSchema } from './decoder.js';
+import { bad, OK, writeValues, type DecodeOutcome, type RowDecoder, type RowLayout, type Spans, type TableSchema } from './decoder.js';
 import { JsonDecoder } from './json.js';
 import { plan, type FieldType, type Plan } from './mapping.js';
 import { localMessage, registryMessage } from './protobuf.js';
 import type { DirectFill } from './protobuf-reader.js';
 import type { RowWriter } from './row-writer.js';
 import { MAGIC, readFrame } from './wire.js';
+
+const EMPTY = new Uint8Array(0);
 
 export type FormatName = 'json' | 'avro' | 'protobuf' | 'jsonschema';
 export const FORMAT_NAMES: readonly FormatName[] = ['json', 'avro', 'protobuf', 'jsonschema'];
@@ -86,8 +88,11 @@ interface Compiled {
 /** Decodes payloads with a compiled schema through a plan: the part every schema'd format shares. */
 abstract class PlannedDecoder implements RowDecoder {
   private readonly values: unknown[];
+  /** Strings the direct reader left in the record's bytes (decoder.ts SPAN). */
+  private readonly spans: Spans;
   constructor(readonly schema: TableSchema, readonly layout: RowLayout, private readonly strict: boolean) {
     this.values = new Array<unknown>(schema.columns.length);
+    this.spans = { buf: EMPTY, start: new Array<number>(schema.columns.length).fill(0), end: new Array<number>(schema.columns.length).fill(0) };
   }
 
   abstract decode(value: Uint8Array, out: RowWriter, start?: number, end?: number): DecodeOutcome;
@@ -98,12 +103,12 @@ abstract class PlannedDecoder implements RowDecoder {
     const values = this.values;
     // Both fills set every column (undefined: absent): nothing of the previous row stays.
     // The direct reader declines what it is not sure of; protobufjs then gives the row or the reason.
-    if (c.direct === undefined || !c.direct(buf, start, end, values)) {
+    if (c.direct === undefined || !c.direct(buf, start, end, values, this.spans)) {
       const obj = c.decode(buf, start, end);
       if (typeof obj === 'string') return bad(undefined, `${what}: ${obj}`, unknown);
       c.plan.fill(obj, values);
     }
-    const outcome = writeValues(this.schema, this.layout, values, out);
+    const outcome = writeValues(this.schema, this.layout, values, out, 'default', this.spans);
     if (!outcome.ok) return bad(outcome.column, `${outcome.reason} (${what})`, unknown);
     return unknown.length > 0 ? { ok: true, unknown } : OK;
   }

@@ -102,7 +102,11 @@ function scalar(w: protobuf.Writer, type: string, r: Rand, name = ''): void {
     case 'float': w.float(pick(r, [0, 1.5, -2.25, 3.4e38, NaN, Infinity, r()])); break;
     case 'double': w.double(pick(r, [0, 1.5, -1e300, NaN, -Infinity, r()])); break;
     case 'bool': w.uint32(pick(r, [0, 1, 2])); break;
-    case 'string': w.string(pick(r, STRINGS)); break;
+    case 'string':
+      // Now and then invalid UTF-8 (protobufjs reads U+FFFD for it) or a lone surrogate's bytes.
+      if (r() < 0.05) w.bytes(pick(r, [Buffer.from([0x61, 0xff]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0xc3])]));
+      else w.string(pick(r, STRINGS));
+      break;
     case 'bytes': w.bytes(pick(r, [Buffer.alloc(0), Buffer.from('zz'), Buffer.from([0xff, 0xfe, 0x00])])); break;
     default: w.int32(r() < 0.03 ? pick(r, [3, -1]) : pick(r, [0, 1, 2])); // enums, now and then a number the enum lacks
   }
@@ -198,6 +202,7 @@ function differential(schemaText: string, typeName: string, schema: TableSchema,
   const r = mulberry32(seed);
   const counts = { direct: 0, ok: 0 };
   const values = new Array<unknown>(schema.columns.length);
+  const spans = { buf: new Uint8Array(0), start: [] as number[], end: [] as number[] };
   for (let i = 0; i < count; i++) {
     const w = protobuf.Writer.create();
     message(w, type, r, 0);
@@ -221,7 +226,7 @@ function differential(schemaText: string, typeName: string, schema: TableSchema,
     if (want.ok) counts.ok++;
     let read = false;
     try {
-      read = direct?.(payload, 0, payload.length, values) ?? false;
+      read = direct?.(payload, 0, payload.length, values, spans) ?? false;
     } catch {
       // The converter's throw above (checked against protobufjs's path already).
     }
