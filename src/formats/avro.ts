@@ -20,11 +20,14 @@
  */
 import avro from 'avsc';
 import { errorMessage } from '../errors.js';
-import type { Field, FieldType } from './mapping.js';
+import type { ColumnPath, Field, FieldType } from './mapping.js';
+import { directReader, type DirectFill } from './avro-reader.js';
 
 export interface AvroSchema {
   readonly root: FieldType & { k: 'record' };
   decode(buf: Uint8Array, start: number, end: number): Record<string, unknown> | string;
+  /** A reader from the bytes straight to these columns' values (avro-reader.ts), or undefined: use `decode`. */
+  direct(paths: ReadonlyArray<ColumnPath | undefined>): DirectFill | undefined;
 }
 
 
@@ -92,6 +95,7 @@ export function avroSchema(text: string): AvroSchema | string {
         return `payload does not match its Avro schema: ${errorMessage(err)}`;
       }
     },
+    direct: (paths) => directReader(json, paths),
   };
 }
 

@@ -80,7 +80,7 @@ const jsonFormat: RecordFormat = {
 
 interface Compiled {
   readonly plan: Plan;
-  /** Protobuf: bytes straight to the column values, when the schema's shape allows (protobuf-reader.ts). */
+  /** Bytes straight to the column values, when the schema's shape allows (protobuf-reader.ts, avro-reader.ts). */
   readonly direct: DirectFill | undefined;
   decode(buf: Uint8Array, start: number, end: number): Record<string, unknown> | string;
 }
@@ -102,7 +102,7 @@ abstract class PlannedDecoder implements RowDecoder {
     if (this.strict && unknown.length > 0) return bad(undefined, `${what} has field(s) ${unknown.join(', ')} the table has no column for (SLUICE_SKIP_UNKNOWN_FIELDS=false)`, unknown);
     const values = this.values;
     // Both fills set every column (undefined: absent): nothing of the previous row stays.
-    // The direct reader declines what it is not sure of; protobufjs then gives the row or the reason.
+    // The direct reader declines what it is not sure of; protobufjs or avsc then gives the row or the reason.
     if (c.direct === undefined || !c.direct(buf, start, end, values, this.spans)) {
       const obj = c.decode(buf, start, end);
       if (typeof obj === 'string') return bad(undefined, `${what}: ${obj}`, unknown);
@@ -206,7 +206,7 @@ class RegistryDecoder extends PlannedDecoder {
   private compileAvro(s: RegistrySchema): Compiled | string {
     const a = avroSchema(s.schema);
     if (typeof a === 'string') return a;
-    return this.compile(a.root, a.decode);
+    return this.compile(a.root, a.decode, a.direct);
   }
 
   private compileProtobuf(s: RegistrySchema, indexes: readonly number[]): Compiled | string {
