@@ -6,7 +6,10 @@
  * Contract: `avroSchema(text)` parses an Avro schema (JSON text) or returns
  * why it cannot (not JSON, not a record, invalid Avro); its `decode` turns
  * exactly the payload bytes into a plain object or a reason (truncated
- * input, trailing bytes, an invalid union branch…), never throws.
+ * input, trailing bytes, an invalid union branch…), never throws; its
+ * `direct(paths)` is the fast path for a plan (avro-reader.ts reads the
+ * bytes straight into column values for the shapes it knows, `decode` is
+ * its reference and fallback).
  * Values: int/float/double/boolean/string as JS values; long as a number
  * when it is a safe integer, else a bigint (avsc's default refuses those);
  * bytes and fixed as Buffers; unions with null unwrapped (null or the

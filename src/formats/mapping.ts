@@ -5,7 +5,8 @@
  *
  * Contract: a format describes its schema as a FieldType tree (avro.ts,
  * protobuf.ts) and decodes a payload into plain JS objects; `plan()` binds
- * that tree to a TableSchema once per (schema version, table version):
+ * that tree to a TableSchema once per (schema version, table version)
+ * (`paths` lets a format's direct reader apply the same rules to bytes):
  *  - column `x` takes the top-level field `x`; a column `a.b` takes field
  *    `b` of the nested record `a` (through arrays of records too: `n.x`
  *    of `n: [{x}]` is the array of the x's — how ClickHouse's Nested

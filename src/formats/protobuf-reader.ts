@@ -124,6 +124,7 @@ function column(root: Msg, p: ColumnPath, protoOf: (f: Field) => protobuf.Field 
     if (leaf) {
       const m = spec.sub;
       const names = sub.fieldsArray.map((f) => f.name);
+      if (names.join() !== (sub.fullName === '.google.protobuf.Timestamp' ? 'seconds,nanos' : 'value')) throw new Unsupported();
       const slots = sub.fieldsArray.map((f) => { const s = m.byId[f.id]!; if (s.slot < 0) s.slot = m.raw.push(undefined) - 1; return s.slot; });
       const empty = emptyOf(sub);
       return { steps, msg, slot: spec.slot, absent: undefined, object: { msg: m, names, slots, absent: names.map((n) => empty[n]) }, conv: p.conv, index, text: false };
@@ -178,9 +179,16 @@ function columnValue(c: Column | undefined, spans: Spans): unknown {
   }
   else if (c.object) {
     const { msg, names, slots, absent } = c.object;
-    const o: Record<string, unknown> = {};
-    for (let i = 0; i < names.length; i++) { const x = msg.raw[slots[i]!]; o[names[i]!] = x === undefined ? absent[i] : x; }
-    v = o;
+    const raw = msg.raw;
+    // Literals for the two shapes (Timestamp, wrappers): one hidden class each, where keyed stores would build a dictionary.
+    if (names.length === 1) {
+      const x = raw[slots[0]!];
+      v = { value: x === undefined ? absent[0] : x };
+    } else {
+      const s = raw[slots[0]!];
+      const n = raw[slots[1]!];
+      v = { seconds: s === undefined ? absent[0] : s, nanos: n === undefined ? absent[1] : n };
+    }
   }
   return v === undefined || v === null || c.conv === null ? v : c.conv(v);
 }

@@ -14,6 +14,9 @@
  *  - `decode` turns exactly the payload bytes into a message object or a
  *    reason (truncated input, a wire-type clash, a missing proto2 required
  *    field).
+ *  - `direct(paths)` is the fast path for a plan: protobuf-reader.ts reads
+ *    the bytes straight into column values where the schema's shape allows
+ *    and declines the rest; `decode` is its reference and its fallback.
  * Values: proto3 scalars without presence read their default when absent
  * (0, "", false: the wire cannot tell them from unset); `optional` fields,
  * oneof members and message fields are absent when unset (column default,
