@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One of the focused benchmarks: `bash bench/exec.sh backlog|replicas|formats|micro|micro-typed|headers [args]`.
+# One of the focused benchmarks: `bash bench/exec.sh backlog|replicas|formats|micro|micro-typed|micro-formats|headers [args]`.
 #
 # Contract: compiles bench/*.ts to bench/dist/ and runs bench/dist/<name>.js
 # with the remaining arguments. backlog and replicas need Kafka and
@@ -16,8 +16,8 @@ name="${1:-}"
 case "$name" in
   backlog|replicas) shift; bash scripts/services.sh start ;;
   formats) shift; bash scripts/services.sh start; bash scripts/services.sh start registry ;;
-  micro|micro-typed|headers) shift ;;
-  *) echo "usage: bash bench/exec.sh backlog|replicas|formats|micro|micro-typed|headers [args]" >&2; exit 2 ;;
+  micro|micro-typed|micro-formats|headers) shift ;;
+  *) echo "usage: bash bench/exec.sh backlog|replicas|formats|micro|micro-typed|micro-formats|headers [args]" >&2; exit 2 ;;
 esac
 npx --no-install tsc -p bench/tsconfig.json
 # --expose-gc: micro collects garbage between timed runs so one run's

@@ -6,7 +6,10 @@
  * Contract: `avroSchema(text)` parses an Avro schema (JSON text) or returns
  * why it cannot (not JSON, not a record, invalid Avro); its `decode` turns
  * exactly the payload bytes into a plain object or a reason (truncated
- * input, trailing bytes, an invalid union branch…), never throws.
+ * input, trailing bytes, an invalid union branch…), never throws; its
+ * `direct(paths)` is the fast path for a plan (avro-reader.ts reads the
+ * bytes straight into column values for the shapes it knows, `decode` is
+ * its reference and fallback).
  * Values: int/float/double/boolean/string as JS values; long as a number
  * when it is a safe integer, else a bigint (avsc's default refuses those);
  * bytes and fixed as Buffers; unions with null unwrapped (null or the
@@ -20,11 +23,14 @@
  */
 import avro from 'avsc';
 import { errorMessage } from '../errors.js';
-import type { Field, FieldType } from './mapping.js';
+import type { ColumnPath, Field, FieldType } from './mapping.js';
+import { directReader, type DirectFill } from './avro-reader.js';
 
 export interface AvroSchema {
   readonly root: FieldType & { k: 'record' };
   decode(buf: Uint8Array, start: number, end: number): Record<string, unknown> | string;
+  /** A reader from the bytes straight to these columns' values (avro-reader.ts), or undefined: use `decode`. */
+  direct(paths: ReadonlyArray<ColumnPath | undefined>): DirectFill | undefined;
 }
 
 
@@ -92,6 +98,7 @@ export function avroSchema(text: string): AvroSchema | string {
         return `payload does not match its Avro schema: ${errorMessage(err)}`;
       }
     },
+    direct: (paths) => directReader(json, paths),
   };
 }
 

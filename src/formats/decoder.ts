@@ -149,7 +149,16 @@ export function requiresField(c: ColumnSchema): boolean {
  * and absent for the others. For decoders that produce values (Avro,
  * Protobuf): same layout and rules as the JSON decoder.
  */
-export function writeValues(schema: TableSchema, layout: RowLayout, values: readonly unknown[], out: RowWriter, missing: MissingPolicy = 'default'): DecodeOutcome {
+/** A value `SPAN` in column i is the text at spans.buf[start[i], end[i]), written as the JSON path writes a string's bytes (`codec.text`): no string made per value. */
+export const SPAN: unique symbol = Symbol('span');
+
+export interface Spans {
+  buf: Uint8Array;
+  readonly start: number[];
+  readonly end: number[];
+}
+
+export function writeValues(schema: TableSchema, layout: RowLayout, values: readonly unknown[], out: RowWriter, missing: MissingPolicy = 'default', spans?: Spans): DecodeOutcome {
   const mark = out.mark();
   const cols = schema.columns;
   for (let i = 0; i < cols.length; i++) {
@@ -169,7 +178,7 @@ export function writeValues(schema: TableSchema, layout: RowLayout, values: read
       continue;
     }
     if (layout === 'RowBinaryWithDefaults') out.u8(0);
-    const r = c.codec.value(v, out);
+    const r = v === SPAN ? c.codec.text(spans!.buf, spans!.start[i]!, spans!.end[i]!, out) : c.codec.value(v, out);
     if (r !== undefined) {
       out.rollback(mark);
       return bad(c.name, r);

@@ -5,7 +5,8 @@
  *
  * Contract: a format describes its schema as a FieldType tree (avro.ts,
  * protobuf.ts) and decodes a payload into plain JS objects; `plan()` binds
- * that tree to a TableSchema once per (schema version, table version):
+ * that tree to a TableSchema once per (schema version, table version)
+ * (`paths` lets a format's direct reader apply the same rules to bytes):
  *  - column `x` takes the top-level field `x`; a column `a.b` takes field
  *    `b` of the nested record `a` (through arrays of records too: `n.x`
  *    of `n: [{x}]` is the array of the x's — how ClickHouse's Nested
@@ -59,6 +60,21 @@ export interface Plan {
   readonly fill: (o: Record<string, unknown>, values: unknown[]) => void;
   /** Top-level fields with no column (schema drift). */
   readonly unknown: readonly string[];
+  /**
+   * Per schema column: the fields from the root to its leaf, the leaf's
+   * converter, and whether the path goes through an array of records — what
+   * a format needs to read the column straight from its bytes (protobuf-
+   * reader.ts) with the same result as `readers`.
+   */
+  readonly paths: ReadonlyArray<ColumnPath | undefined>;
+}
+
+export interface ColumnPath {
+  readonly fields: readonly Field[];
+  readonly conv: Conv | null;
+  readonly inArray: boolean;
+  /** The column's type. */
+  readonly target: TypeNode;
 }
 
 /** A plan, or why the schema cannot fill the table. */
@@ -68,9 +84,11 @@ export function plan(root: FieldType & { k: 'record' }, schema: TableSchema): Pl
   const readers: Array<((o: Record<string, unknown>) => unknown) | undefined> = [];
   const convs: Array<Conv | null> = [];
   const direct: Array<Field['access'] | undefined> = [];
+  const paths: Array<ColumnPath | undefined> = [];
   for (const c of schema.columns) {
     const path = resolve(root, c.name);
     if (!path) {
+      paths.push(undefined);
       readers.push(undefined);
       convs.push(null);
       direct.push(undefined);
@@ -80,11 +98,12 @@ export function plan(root: FieldType & { k: 'record' }, schema: TableSchema): Pl
     const conv = converter(path.type, c.type);
     if (typeof conv === 'string') return `field ${path.label} (${path.type.name}) cannot be column ${c.name} (${c.type.text}): ${conv}`;
     readers.push(path.read(conv));
+    paths.push({ fields: path.fields, conv, inArray: path.inArray, target: c.type });
     convs.push(conv);
     direct.push(path.access);
   }
   const unknown = root.fields.map((f) => f.name).filter((n) => !used.has(n) && !filled.has(n) && !schema.computed.includes(n));
-  return { readers, unknown, fill: compileFill(readers, convs, direct) };
+  return { readers, unknown, paths, fill: compileFill(readers, convs, direct) };
 }
 
 /**
@@ -116,13 +135,15 @@ interface Path {
   readonly access?: Field['access'];
   readonly label: string;
   readonly type: FieldType;
+  readonly fields: readonly Field[];
+  readonly inArray: boolean;
   read(conv: Conv | null): (o: Record<string, unknown>) => unknown;
 }
 
 /** `name` as a top-level field, or as a dotted path through nested records (and arrays of them). */
 function resolve(root: FieldType & { k: 'record' }, name: string): Path | undefined {
   const direct = root.fields.find((f) => f.name === name);
-  if (direct) return { top: name, label: JSON.stringify(name), type: direct.type, ...(direct.access && { access: direct.access }), read: (conv) => (conv ? (o) => present(direct.get(o), conv) : direct.get) };
+  if (direct) return { top: name, label: JSON.stringify(name), type: direct.type, fields: [direct], inArray: false, ...(direct.access && { access: direct.access }), read: (conv) => (conv ? (o) => present(direct.get(o), conv) : direct.get) };
   const parts = name.split('.');
   if (parts.length < 2) return undefined;
   let type: FieldType = root;
@@ -150,6 +171,8 @@ function resolve(root: FieldType & { k: 'record' }, name: string): Path | undefi
   return {
     top: parts[0]!,
     label: JSON.stringify(name),
+    fields: steps.map((s) => s.field),
+    inArray,
     // A leaf inside an array of records: the column holds one element per record.
     type: inArray ? { k: 'array', name: `array<${leaf.name}>`, items: leaf } : leaf,
     read(conv) {
@@ -171,7 +194,7 @@ function present(v: unknown, conv: Conv | null): unknown {
   return v === undefined || v === null || !conv ? v : conv(v);
 }
 
-function bare(t: TypeNode): TypeNode {
+export function bare(t: TypeNode): TypeNode {
   while (t.kind === 'nullable' || t.kind === 'lowcardinality') t = t.inner;
   return t;
 }

@@ -14,6 +14,9 @@
  *  - `decode` turns exactly the payload bytes into a message object or a
  *    reason (truncated input, a wire-type clash, a missing proto2 required
  *    field).
+ *  - `direct(paths)` is the fast path for a plan: protobuf-reader.ts reads
+ *    the bytes straight into column values where the schema's shape allows
+ *    and declines the rest; `decode` is its reference and its fallback.
  * Values: proto3 scalars without presence read their default when absent
  * (0, "", false: the wire cannot tell them from unset); `optional` fields,
  * oneof members and message fields are absent when unset (column default,
@@ -33,7 +36,8 @@ import protobuf from 'protobufjs';
 import 'protobufjs/ext/descriptor/index.js';
 import Long from 'long';
 import { errorMessage } from '../errors.js';
-import type { Field, FieldType } from './mapping.js';
+import type { ColumnPath, Field, FieldType } from './mapping.js';
+import { directReader, type DirectFill } from './protobuf-reader.js';
 
 protobuf.util.Long = Long;
 protobuf.configure();
@@ -42,6 +46,8 @@ export interface ProtobufMessage {
   readonly name: string;
   readonly root: FieldType & { k: 'record' };
   decode(buf: Uint8Array, start: number, end: number): Record<string, unknown> | string;
+  /** A reader from the bytes straight to these columns' values (protobuf-reader.ts), or undefined: use `decode`. */
+  direct(paths: ReadonlyArray<ColumnPath | undefined>): DirectFill | undefined;
 }
 
 const WELL_KNOWN = ['google/protobuf/timestamp.proto', 'google/protobuf/wrappers.proto', 'google/protobuf/duration.proto', 'google/protobuf/empty.proto', 'google/protobuf/struct.proto', 'google/protobuf/any.proto', 'google/protobuf/field_mask.proto'];
@@ -106,7 +112,8 @@ export function localMessage(files: readonly string[], name: string): ProtobufMe
 }
 
 function message(type: protobuf.Type): ProtobufMessage {
-  const root = describeType(type, new Map());
+  const origin = new WeakMap<Field, protobuf.Field>();
+  const root = describeType(type, new Map(), origin);
   // One reader, pointed at each payload in place: no view or reader object per record.
   const reader = protobuf.Reader.create(Buffer.alloc(0)) as unknown as { buf: Uint8Array; pos: number; len: number };
   return {
@@ -122,6 +129,7 @@ function message(type: protobuf.Type): ProtobufMessage {
         return `payload does not match Protobuf message ${type.fullName.replace(/^\./, '')}: ${errorMessage(err)}`;
       }
     },
+    direct: (paths) => directReader(type, (f) => origin.get(f), paths),
   };
 }
 
@@ -142,7 +150,7 @@ const LONGS = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 
 const WRAPPERS = new Set(['.google.protobuf.DoubleValue', '.google.protobuf.FloatValue', '.google.protobuf.Int64Value', '.google.protobuf.UInt64Value', '.google.protobuf.Int32Value', '.google.protobuf.UInt32Value', '.google.protobuf.BoolValue', '.google.protobuf.StringValue', '.google.protobuf.BytesValue']);
 
-function describeType(type: protobuf.Type, seen: Map<string, FieldType & { k: 'record' }>): FieldType & { k: 'record' } {
+function describeType(type: protobuf.Type, seen: Map<string, FieldType & { k: 'record' }>, origin: WeakMap<Field, protobuf.Field>): FieldType & { k: 'record' } {
   const known = seen.get(type.fullName);
   if (known) return known;
   const fields: Field[] = [];
@@ -151,18 +159,20 @@ function describeType(type: protobuf.Type, seen: Map<string, FieldType & { k: 'r
   for (const f of type.fieldsArray) {
     f.resolve();
     const name = f.name;
-    let ft = fieldType(f, seen);
+    let ft = fieldType(f, seen, origin);
     // Presence: unset message fields, `optional` fields and oneof members are absent (no default from the prototype).
     const tracked = !f.repeated && !f.map && (f.resolvedType instanceof protobuf.Type || f.partOf !== null || f.options?.proto3_optional === true);
     if (tracked && ft.k !== 'nullable') ft = { k: 'nullable', name: `optional ${ft.name}`, inner: ft };
     if (isMapEntry(f)) {
       // A map<> read from a descriptor set: protobufjs shows it as `repeated XEntry { key, value }`.
       const entry = f.resolvedType as protobuf.Type;
-      const values = valueType(entry.fields.value!, seen);
+      const values = valueType(entry.fields.value!, seen, origin);
       fields.push({ name, type: { k: 'map', name: `map<${entry.fields.key!.type},${values.name}>`, values }, get: (m) => entryMap(m[name]) });
       continue;
     }
-    fields.push({ name, type: ft, get: tracked ? (m) => (Object.prototype.hasOwnProperty.call(m, name) ? m[name] : undefined) : (m) => m[name], access: { key: name, own: tracked } });
+    const field: Field = { name, type: ft, get: tracked ? (m) => (Object.prototype.hasOwnProperty.call(m, name) ? m[name] : undefined) : (m) => m[name], access: { key: name, own: tracked } };
+    origin.set(field, f);
+    fields.push(field);
   }
   for (const o of type.oneofsArray) {
     // proto3 `optional` is a synthetic oneof named _field: not a oneof of the schema's author.
@@ -183,16 +193,16 @@ function entryMap(v: unknown): Map<unknown, unknown> | undefined {
   return new Map(v.map((e: { key: unknown; value: unknown }) => [fromLong(e.key), e.value]));
 }
 
-function fieldType(f: protobuf.Field, seen: Map<string, FieldType & { k: 'record' }>): FieldType {
+function fieldType(f: protobuf.Field, seen: Map<string, FieldType & { k: 'record' }>, origin: WeakMap<Field, protobuf.Field>): FieldType {
   if (f instanceof protobuf.MapField) {
-    const values = valueType(f, seen);
+    const values = valueType(f, seen, origin);
     return { k: 'map', name: `map<${f.keyType},${values.name}>`, values };
   }
-  const one = valueType(f, seen);
+  const one = valueType(f, seen, origin);
   return f.repeated ? { k: 'array', name: `repeated ${one.name}`, items: one } : one;
 }
 
-function valueType(f: protobuf.Field, seen: Map<string, FieldType & { k: 'record' }>): FieldType {
+function valueType(f: protobuf.Field, seen: Map<string, FieldType & { k: 'record' }>, origin: WeakMap<Field, protobuf.Field>): FieldType {
   const rt = f.resolvedType;
   if (rt instanceof protobuf.Enum) {
     const byId = rt.valuesById;
@@ -212,7 +222,7 @@ function valueType(f: protobuf.Field, seen: Map<string, FieldType & { k: 'record
       const t = scalar(inner.type);
       return { k: 'nullable', name: rt.name, inner: t, unwrap: (v) => (v as { value: unknown }).value };
     }
-    return describeType(rt, seen);
+    return describeType(rt, seen, origin);
   }
   return scalar(f.type);
 }

@@ -31,12 +31,15 @@ import { ConfigError } from '../errors.js';
 import type { SourceRecord } from '../kafka/record.js';
 import { ChunkRecord } from '../kafka/record.js';
 import { avroSchema } from './avro.js';
-import { bad, OK, writeValues, type DecodeOutcome, type RowDecoder, type RowLayout, type TableSchema } from './decoder.js';
+import { bad, OK, writeValues, type DecodeOutcome, type RowDecoder, type RowLayout, type Spans, type TableSchema } from './decoder.js';
 import { JsonDecoder } from './json.js';
 import { plan, type FieldType, type Plan } from './mapping.js';
 import { localMessage, registryMessage } from './protobuf.js';
+import type { DirectFill } from './protobuf-reader.js';
 import type { RowWriter } from './row-writer.js';
 import { MAGIC, readFrame } from './wire.js';
+
+const EMPTY = new Uint8Array(0);
 
 export type FormatName = 'json' | 'avro' | 'protobuf' | 'jsonschema';
 export const FORMAT_NAMES: readonly FormatName[] = ['json', 'avro', 'protobuf', 'jsonschema'];
@@ -77,14 +80,19 @@ const jsonFormat: RecordFormat = {
 
 interface Compiled {
   readonly plan: Plan;
+  /** Bytes straight to the column values, when the schema's shape allows (protobuf-reader.ts, avro-reader.ts). */
+  readonly direct: DirectFill | undefined;
   decode(buf: Uint8Array, start: number, end: number): Record<string, unknown> | string;
 }
 
 /** Decodes payloads with a compiled schema through a plan: the part every schema'd format shares. */
 abstract class PlannedDecoder implements RowDecoder {
   private readonly values: unknown[];
+  /** Strings the direct reader left in the record's bytes (decoder.ts SPAN). */
+  private readonly spans: Spans;
   constructor(readonly schema: TableSchema, readonly layout: RowLayout, private readonly strict: boolean) {
     this.values = new Array<unknown>(schema.columns.length);
+    this.spans = { buf: EMPTY, start: new Array<number>(schema.columns.length).fill(0), end: new Array<number>(schema.columns.length).fill(0) };
   }
 
   abstract decode(value: Uint8Array, out: RowWriter, start?: number, end?: number): DecodeOutcome;
@@ -92,20 +100,23 @@ abstract class PlannedDecoder implements RowDecoder {
   protected row(c: Compiled, buf: Uint8Array, start: number, end: number, out: RowWriter, what: string): DecodeOutcome {
     const { unknown } = c.plan;
     if (this.strict && unknown.length > 0) return bad(undefined, `${what} has field(s) ${unknown.join(', ')} the table has no column for (SLUICE_SKIP_UNKNOWN_FIELDS=false)`, unknown);
-    const obj = c.decode(buf, start, end);
-    if (typeof obj === 'string') return bad(undefined, `${what}: ${obj}`, unknown);
     const values = this.values;
-    // fill() sets every column (undefined: absent): nothing of the previous row stays.
-    c.plan.fill(obj, values);
-    const outcome = writeValues(this.schema, this.layout, values, out);
+    // Both fills set every column (undefined: absent): nothing of the previous row stays.
+    // The direct reader declines what it is not sure of; protobufjs or avsc then gives the row or the reason.
+    if (c.direct === undefined || !c.direct(buf, start, end, values, this.spans)) {
+      const obj = c.decode(buf, start, end);
+      if (typeof obj === 'string') return bad(undefined, `${what}: ${obj}`, unknown);
+      c.plan.fill(obj, values);
+    }
+    const outcome = writeValues(this.schema, this.layout, values, out, 'default', this.spans);
     if (!outcome.ok) return bad(outcome.column, `${outcome.reason} (${what})`, unknown);
     return unknown.length > 0 ? { ok: true, unknown } : OK;
   }
 
-  protected compile(root: (FieldType & { k: 'record' }) | string, decode: Compiled['decode']): Compiled | string {
+  protected compile(root: (FieldType & { k: 'record' }) | string, decode: Compiled['decode'], direct?: (paths: Plan['paths']) => DirectFill | undefined): Compiled | string {
     if (typeof root === 'string') return root;
     const p = plan(root, this.schema);
-    return typeof p === 'string' ? p : { plan: p, decode };
+    return typeof p === 'string' ? p : { plan: p, decode, direct: direct?.(p.paths) };
   }
 }
 
@@ -195,13 +206,13 @@ class RegistryDecoder extends PlannedDecoder {
   private compileAvro(s: RegistrySchema): Compiled | string {
     const a = avroSchema(s.schema);
     if (typeof a === 'string') return a;
-    return this.compile(a.root, a.decode);
+    return this.compile(a.root, a.decode, a.direct);
   }
 
   private compileProtobuf(s: RegistrySchema, indexes: readonly number[]): Compiled | string {
     const m = registryMessage(s.schema, s.imports, indexes);
     if (typeof m === 'string') return m;
-    return this.compile(m.root, m.decode);
+    return this.compile(m.root, m.decode, m.direct);
   }
 }
 
@@ -212,7 +223,7 @@ class LocalProtobufFormat implements RecordFormat {
   decoder(schema: TableSchema, layout: RowLayout, strict: boolean): RowDecoder {
     const m = this.message;
     return new (class extends PlannedDecoder {
-      private readonly c = this.compile(m.root, m.decode);
+      private readonly c = this.compile(m.root, m.decode, m.direct);
       decode(value: Uint8Array, out: RowWriter, start = 0, end = value.length): DecodeOutcome {
         if (typeof this.c === 'string') return bad(undefined, `message ${m.name}: ${this.c}`);
         let from = start;
