@@ -13,8 +13,8 @@
  * or enum index, a negative length, a NaN, a varint past 10 bytes) and the
  * caller runs avsc, which gives the row or the reason.
  * Numbers are avsc's exactly: int and long varints go through avsc's own
- * arithmetic (Tap.readLong, float past 28 bits), and a long that is not a
- * safe integer is re-read exactly as avro.ts's ExactLong does. Strings into
+ * arithmetic (Tap.readLong, float past 28 bits), and a long of 2^52 or
+ * more in size is re-read exactly as avro.ts's ExactLong does. Strings into
  * String columns stay in the record's bytes when valid UTF-8 (decoder.ts
  * SPAN); the other values are what avsc returns (enum symbols, bytes).
  */
@@ -179,7 +179,10 @@ function read(n: Node, buf: Buffer, end: number, depth: number, text: boolean): 
       const from = pos;
       const v = readLong(buf, end);
       if (v !== v) return FAIL;
-      return Number.isSafeInteger(v) ? v : exactLong(buf, from);
+      // As avro.ts ExactLong: from 2^52 on the float arithmetic above may have rounded.
+      if (Number.isSafeInteger(v) && Math.abs(v) < 2 ** 52) return v;
+      const exact = exactLong(buf, from);
+      return exact >= -MAX_SAFE && exact <= MAX_SAFE ? Number(exact) : exact;
     }
     case FLOAT: { if (pos + 4 > end) return FAIL; const v = buf.readFloatLE(pos); pos += 4; return v !== v ? FAIL : v; }
     case DOUBLE: { if (pos + 8 > end) return FAIL; const v = buf.readDoubleLE(pos); pos += 8; return v !== v ? FAIL : v; }
@@ -241,7 +244,9 @@ function readLong(buf: Buffer, end: number): number {
   return (f % 2 ? -(f + 1) : f) / 2;
 }
 
-/** avro.ts ExactLong's re-read of a long past 2^53 (the varint was read whole above, so it ends before `end`). */
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** avro.ts ExactLong's re-read of a long past 2^52 (the varint was read whole above, so it ends before `end`). */
 function exactLong(buf: Buffer, from: number): bigint {
   let raw = 0n;
   let shift = 0n;

@@ -36,8 +36,8 @@ export interface AvroSchema {
 
 /**
  * long: a number while it is exact, a bigint beyond (ids, nanosecond counts).
- * The hot path is avsc's own varint read (a number); only values past 2^53
- * are read again, byte by byte, as a bigint. (avsc's default refuses those;
+ * The hot path is avsc's own varint read (a number); values of 2^52 or more
+ * in size are read again, byte by byte (a number while safe, else a bigint). (avsc's default refuses those;
  * LongType.__with would allocate 8 bytes per long.) Decoding only: sluice
  * never writes Avro.
  */
@@ -47,7 +47,10 @@ class ExactLongType extends AvscLong {}
 (ExactLongType.prototype as unknown as { _read(tap: Tap): number | bigint })._read = (tap: Tap) => {
   const start = tap.pos;
   const n = tap.readLong();
-  if (Number.isSafeInteger(n)) return n;
+  // avsc adds the high bytes in floating point: from 2^52 on the zig-zag
+  // value (twice the long) is past 2^53 and may have been rounded (-(2^52+1)
+  // came back as +2^52), so those are read again exactly.
+  if (Number.isSafeInteger(n) && Math.abs(n) < 2 ** 52) return n;
   tap.pos = start;
   let raw = 0n;
   let shift = 0n;
@@ -58,8 +61,10 @@ class ExactLongType extends AvscLong {}
     if ((b & 0x80) === 0) break;
     shift += 7n;
   }
-  return raw & 1n ? -((raw + 1n) >> 1n) : raw >> 1n;
+  const exact = raw & 1n ? -((raw + 1n) >> 1n) : raw >> 1n;
+  return exact >= -MAX_SAFE && exact <= MAX_SAFE ? Number(exact) : exact;
 };
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const ExactLong = new ExactLongType();
 
 type Json = string | { readonly [k: string]: unknown } | readonly unknown[];

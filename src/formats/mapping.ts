@@ -281,8 +281,12 @@ function floorDiv(a: bigint, b: bigint): bigint {
   return a % b < 0n ? q - 1n : q;
 }
 
+/** The largest instant a JS Date holds, in ms either side of 1970. */
+const DATE_LIMIT_MS = 8_640_000_000_000_000n;
+
 function isoFromNs(ns: bigint): string {
   const ms = floorDiv(ns, 1_000_000n);
+  if (ms > DATE_LIMIT_MS || ms < -DATE_LIMIT_MS) throw new RangeError(`instant ${ns} ns is past what a date can be (±8.64e15 ms from 1970)`);
   const sub = ns - ms * 1_000_000n;
   const iso = new Date(Number(ms)).toISOString();
   return sub === 0n ? iso : iso.replace('Z', String(sub).padStart(6, '0') + 'Z');

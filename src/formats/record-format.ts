@@ -101,14 +101,23 @@ abstract class PlannedDecoder implements RowDecoder {
     const { unknown } = c.plan;
     if (this.strict && unknown.length > 0) return bad(undefined, `${what} has field(s) ${unknown.join(', ')} the table has no column for (SLUICE_SKIP_UNKNOWN_FIELDS=false)`, unknown);
     const values = this.values;
-    // Both fills set every column (undefined: absent): nothing of the previous row stays.
-    // The direct reader declines what it is not sure of; protobufjs or avsc then gives the row or the reason.
-    if (c.direct === undefined || !c.direct(buf, start, end, values, this.spans)) {
-      const obj = c.decode(buf, start, end);
-      if (typeof obj === 'string') return bad(undefined, `${what}: ${obj}`, unknown);
-      c.plan.fill(obj, values);
+    const mark = out.mark();
+    let outcome: DecodeOutcome;
+    try {
+      // Both fills set every column (undefined: absent): nothing of the previous row stays.
+      // The direct reader declines what it is not sure of; protobufjs or avsc then gives the row or the reason.
+      if (c.direct === undefined || !c.direct(buf, start, end, values, this.spans)) {
+        const obj = c.decode(buf, start, end);
+        if (typeof obj === 'string') return bad(undefined, `${what}: ${obj}`, unknown);
+        c.plan.fill(obj, values);
+      }
+      outcome = writeValues(this.schema, this.layout, values, out, 'default', this.spans);
+    } catch (err) {
+      // A value no conversion could take (an instant past what a date can
+      // be, …): that record is bad, the sink goes on. Never a throw out of decode.
+      out.rollback(mark);
+      return bad(undefined, `${what}: ${err instanceof Error ? err.message : String(err)}`, unknown);
     }
-    const outcome = writeValues(this.schema, this.layout, values, out, 'default', this.spans);
     if (!outcome.ok) return bad(outcome.column, `${outcome.reason} (${what})`, unknown);
     return unknown.length > 0 ? { ok: true, unknown } : OK;
   }
