@@ -93,7 +93,7 @@ describe('Dockerfile', () => {
     expect(pkg.scripts.build).toBeDefined();
 
     const steps = runs(buildStage!);
-    expect(steps).toEqual([ciInstall, npmRun(testBuild!), 'npm prune --omit=dev', 'rm -rf node_modules/.bin']);
+    expect(steps).toEqual([ciInstall, npmRun(testBuild!), 'npm prune --omit=dev', 'rm -rf node_modules/.bin node_modules/@types node_modules/undici-types']);
   });
 
   it('copies into the build stage what the build reads, and nothing the .dockerignore drops', () => {
