@@ -69,8 +69,9 @@ export async function metricSum(port: number, name: string): Promise<number> {
   return sum;
 }
 
-export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = kafka.admin();
+/** An admin client of the shared cluster, or of `on` (a private broker), for the length of `fn`. */
+export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>, on: Kafka = kafka): Promise<T> {
+  const admin = on.admin();
   await admin.connect();
   try {
     return await fn(admin);

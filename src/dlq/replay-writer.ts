@@ -134,7 +134,8 @@ export class ReplayWriter {
         return { topic: info.topic, partition: info.partition, offset: info.offset, timestamp: info.timestamp, key: r.key, headers: sourceHeaders(l.record.headers) };
       };
       // Schema Registry formats: the letters' schema ids, fetched (and an outage waited out) before decoding.
-      await this.schemas(() => this.encoders().prepare(ok.map((l) => l.record)));
+      const prepare = this.encoders().prepare;
+      if (prepare) await this.schemas(() => prepare(ok.map((l) => l.record)));
       const batch = encoder.encode(ok.map((l) => l.record), origin);
       for (const inv of batch.invalid) {
         failures.push({ letter: letterOf.get(inv.record)!, errorClass: 'invalid', code: undefined, message: inv.column !== undefined ? `column ${inv.column}: ${inv.reason}` : inv.reason });

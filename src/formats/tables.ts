@@ -79,6 +79,8 @@ export class TableEncoders {
     this.tables = [...new Set(opts.tables)];
     this.now = opts.now ?? Date.now;
     this.metadata = opts.metadata ?? parseMetadataColumns(DEFAULT_METADATA_COLUMNS_TEXT);
+    const format = opts.format;
+    this.prepare = format ? (records) => format.prepare(records) : undefined;
     if (opts.mode === 'passthrough') for (const t of this.tables) this.encoders.set(t, passthroughEncoder(t));
   }
 
@@ -133,10 +135,10 @@ export class TableEncoders {
   /**
    * What decoding `records` needs fetched first (Schema Registry ids): to be
    * awaited before `encode`; rejects with a retriable error on an outage.
+   * Undefined when nothing ever needs fetching (JSON values): the write path
+   * then skips the step per batch altogether.
    */
-  prepare(records: readonly SourceRecord[]): Promise<void> {
-    return this.opts.format ? this.opts.format.prepare(records) : Promise.resolve();
-  }
+  readonly prepare: ((records: readonly SourceRecord[]) => Promise<void>) | undefined;
 
   /** Record values are JSON (SLUICE_FORMAT=json): the pre-insert check may refuse what is not a JSON object. */
   get jsonValues(): boolean {

@@ -24,9 +24,9 @@
  *    stays at the time's first offset (that millisecond's records re-read).
  * Failures are the SluiceErrors of kafka/offsets.ts.
  */
-import { randomUUID } from 'node:crypto';
 import { SluiceError } from '../errors.js';
 import { peekRecords, watermarks, type OffsetsClient } from './offsets.js';
+import { throwawayRead } from './throwaway.js';
 
 export type ReplicationPolicy = 'default' | 'identity';
 
@@ -105,30 +105,20 @@ async function readToEnd(client: OffsetsClient, topic: string, onRecord: (key: B
   const marks = await watermarks(client.admin, topic);
   const left = new Map([...marks].filter(([, m]) => m.high > m.low).map(([p, m]) => [p, m.high]));
   if (left.size === 0) return;
-  const groupId = `sluice-failover-read-${randomUUID()}`;
-  const consumer = client.kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
   let done = () => {};
   const finished = new Promise<void>((resolve) => (done = resolve));
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) if (Number(m.offset) < (left.get(batch.partition) ?? 0)) onRecord(m.key, m.value);
-        const high = left.get(batch.partition);
-        if (high !== undefined && Number(batch.lastOffset()) >= high - 1) left.delete(batch.partition);
-        if (left.size === 0) done();
-      },
-    });
-    const timedOut = await Promise.race([finished.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs)))]);
-    if (timedOut) throw new SluiceError('transient', `reading ${topic} on ${client.brokers.join(',')} did not reach its end within ${timeoutMs / 1000} s`);
-  } finally {
-    clearTimeout(timer);
-    await consumer.disconnect().catch(() => {});
-    await client.admin.deleteGroups([groupId]).catch(() => {});
-  }
+  const reached = await throwawayRead(client.kafka, client.admin, {
+    groupPrefix: 'sluice-failover-read',
+    topics: [topic],
+    eachBatch: (batch) => {
+      for (const m of batch.messages) if (Number(m.offset) < (left.get(batch.partition) ?? 0)) onRecord(m.key, m.value);
+      const high = left.get(batch.partition);
+      if (high !== undefined && Number(batch.lastOffset()) >= high - 1) left.delete(batch.partition);
+      if (left.size === 0) done();
+    },
+    timeoutMs,
+  }, finished);
+  if (!reached) throw new SluiceError('transient', `reading ${topic} on ${client.brokers.join(',')} did not reach its end within ${timeoutMs / 1000} s`);
 }
 
 /** The newest checkpoint of `group` per `topic:partition` (B's topic names), from `<alias>.checkpoints.internal` on B. */
@@ -163,40 +153,30 @@ async function scanFor(
   const found = new Map<number, number>();
   const open = new Map(targets.map((t) => [t.partition, t]));
   if (open.size === 0) return found;
-  const groupId = `sluice-failover-scan-${randomUUID()}`;
-  const consumer = client.kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
   let done = () => {};
   const finished = new Promise<void>((resolve) => (done = resolve));
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: false });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const t = open.get(batch.partition);
-        if (!t) return;
-        for (const m of batch.messages) {
-          const offset = Number(m.offset);
-          if (offset < t.from) continue;
-          const ts = Math.floor(Number(m.timestamp) / precisionMs) * precisionMs;
-          if (ts === t.timestamp && sameKey(t.key, m.key ? m.key.toString('latin1') : null)) found.set(t.partition, offset);
-          if (found.has(t.partition) || ts > t.timestamp || offset - t.from >= limit) {
-            open.delete(t.partition);
-            break;
-          }
+  await throwawayRead(client.kafka, client.admin, {
+    groupPrefix: 'sluice-failover-scan',
+    topics: [topic],
+    seeks: targets.map((t) => ({ topic, partition: t.partition, offset: t.from })),
+    eachBatch: (batch) => {
+      const t = open.get(batch.partition);
+      if (!t) return;
+      for (const m of batch.messages) {
+        const offset = Number(m.offset);
+        if (offset < t.from) continue;
+        const ts = Math.floor(Number(m.timestamp) / precisionMs) * precisionMs;
+        if (ts === t.timestamp && sameKey(t.key, m.key ? m.key.toString('latin1') : null)) found.set(t.partition, offset);
+        if (found.has(t.partition) || ts > t.timestamp || offset - t.from >= limit) {
+          open.delete(t.partition);
+          break;
         }
-        if (open.has(t.partition) && Number(batch.lastOffset()) >= Number(batch.highWatermark) - 1) open.delete(t.partition);
-        if (open.size === 0) done();
-      },
-    });
-    for (const t of targets) consumer.seek({ topic, partition: t.partition, offset: String(t.from) });
-    await Promise.race([finished, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-  } finally {
-    clearTimeout(timer);
-    await consumer.disconnect().catch(() => {});
-    await client.admin.deleteGroups([groupId]).catch(() => {});
-  }
+      }
+      if (open.has(t.partition) && Number(batch.lastOffset()) >= Number(batch.highWatermark) - 1) open.delete(t.partition);
+      if (open.size === 0) done();
+    },
+    timeoutMs,
+  }, finished);
   return found;
 }
 

@@ -13,7 +13,7 @@
  * 2^53, far beyond any real log.
  */
 import { installCodecs } from './codecs.js';
-import { randomUUID } from 'node:crypto';
+import { throwawayRead } from './throwaway.js';
 import { kafkaClientOptions, PLAINTEXT, type KafkaSecurity } from './security.js';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { ConfigError, SluiceError, errorMessage } from '../errors.js';
@@ -230,9 +230,6 @@ export async function peekRecords(
   const found = new Map<string, PeekedRecord | null>();
   if (targets.length === 0) return found;
   const wanted = new Map(targets.map((t) => [`${t.topic}:${t.partition}`, t.offset]));
-  const groupId = `sluice-offsets-peek-${randomUUID()}`;
-  const consumer = client.kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
-
   let finish = () => {};
   const allFound = new Promise<void>((resolve) => (finish = resolve));
   const settle = (topic: string, partition: number, offset: number, record: PeekedRecord | null) => {
@@ -242,36 +239,24 @@ export async function peekRecords(
     found.set(key, offset === want ? record : null);
     if (found.size === wanted.size) finish();
   };
-  // A fetch holding only control records never reaches eachBatch.
-  consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
-    if (payload.batchSize === 0 && payload.firstOffset !== null) {
-      settle(payload.topic, payload.partition, Number(payload.firstOffset), null);
-    }
-  });
-
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await consumer.connect();
-    // Not from the beginning: partitions we don't need then sit idle at the end.
-    await consumer.subscribe({ topics: [...new Set(targets.map((t) => t.topic))], fromBeginning: false });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const first = batch.messages[0];
-        if (first) {
-          const record = { timestamp: timeOf?.(first) ?? Number(first.timestamp), key: first.key ? first.key.toString('latin1') : null };
-          settle(batch.topic, batch.partition, Number(first.offset), record);
-        }
-      },
-    });
-    for (const t of targets) consumer.seek({ topic: t.topic, partition: t.partition, offset: String(t.offset) });
-    await Promise.race([allFound, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-  } finally {
-    clearTimeout(timer);
-    await consumer.disconnect().catch(() => {});
-    // Leave no stray group behind for the next person listing groups.
-    await client.admin.deleteGroups([groupId]).catch(() => {});
-  }
+  await throwawayRead(client.kafka, client.admin, {
+    groupPrefix: 'sluice-offsets-peek',
+    topics: targets.map((t) => t.topic),
+    seeks: targets,
+    // A fetch holding only control records never reaches eachBatch.
+    listen: (consumer) =>
+      consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
+        if (payload.batchSize === 0 && payload.firstOffset !== null) settle(payload.topic, payload.partition, Number(payload.firstOffset), null);
+      }),
+    eachBatch: (batch) => {
+      const first = batch.messages[0];
+      if (first) {
+        const record = { timestamp: timeOf?.(first) ?? Number(first.timestamp), key: first.key ? first.key.toString('latin1') : null };
+        settle(batch.topic, batch.partition, Number(first.offset), record);
+      }
+    },
+    timeoutMs,
+  }, allFound);
   return found;
 }
 

@@ -15,9 +15,9 @@
  * with a random id, commits nothing (autoCommit off), and deletes that
  * group afterwards.
  */
-import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import type { SourceRecord } from './record.js';
+import { throwawayRead } from './throwaway.js';
 
 export interface SampleRange {
   readonly topic: string;
@@ -78,35 +78,24 @@ export async function sampleRecent(
     }
   };
 
-  const groupId = `${opts.groupPrefix ?? 'sluice-check-sample'}-${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, allowAutoTopicCreation: false });
-  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => reached(payload.topic, payload.partition, Number(payload.lastOffset)));
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await consumer.connect();
-    // Not from the beginning: partitions with nothing to read sit at the end.
-    await consumer.subscribe({ topics: [...new Set(ranges.map((r) => r.topic))], fromBeginning: false });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const r = pending.get(`${batch.topic}:${batch.partition}`);
-        if (!r) return;
-        const records: SourceRecord[] = [];
-        for (const m of batch.messages) {
-          const offset = Number(m.offset);
-          if (offset < r.from || offset >= r.to) continue;
-          records.push({ offset, timestamp: Number(m.timestamp), key: m.key, value: m.value, headers: m.headers });
-        }
-        if (records.length > 0) onRecords(batch.topic, batch.partition, records);
-      },
-    });
-    for (const r of pending.values()) consumer.seek({ topic: r.topic, partition: r.partition, offset: String(r.from) });
-    await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, opts.timeoutMs ?? 30_000)))]);
-  } finally {
-    clearTimeout(timer);
-    await consumer.disconnect().catch(() => {});
-    // Leave no stray group behind for the next person listing groups.
-    await admin.deleteGroups([groupId]).catch(() => {});
-  }
+  await throwawayRead(kafka, admin, {
+    groupPrefix: opts.groupPrefix ?? 'sluice-check-sample',
+    topics: ranges.map((r) => r.topic),
+    seeks: [...pending.values()].map((r) => ({ topic: r.topic, partition: r.partition, offset: r.from })),
+    consumer: { allowAutoTopicCreation: false },
+    listen: (consumer) => consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => reached(payload.topic, payload.partition, Number(payload.lastOffset))),
+    eachBatch: (batch) => {
+      const r = pending.get(`${batch.topic}:${batch.partition}`);
+      if (!r) return;
+      const records: SourceRecord[] = [];
+      for (const m of batch.messages) {
+        const offset = Number(m.offset);
+        if (offset < r.from || offset >= r.to) continue;
+        records.push({ offset, timestamp: Number(m.timestamp), key: m.key, value: m.value, headers: m.headers });
+      }
+      if (records.length > 0) onRecords(batch.topic, batch.partition, records);
+    },
+    timeoutMs: opts.timeoutMs ?? 30_000,
+  }, done);
   return { ranges, complete: pending.size === 0, unfinished: [...pending.keys()] };
 }

@@ -50,7 +50,7 @@ export interface PipelineDeps {
   readonly unmatched: 'deadletter' | 'drop';
   readonly landed: (table: string, records: readonly SourceRecord[], ackMs: number) => void;
   readonly insert: (table: string, body: InsertBody, rows: InsertIdentity) => Promise<void>;
-  readonly encoders: { encoderFor(table: string): TableEncoder; refresh(table: string): Promise<boolean>; prepare?(records: readonly SourceRecord[]): Promise<void>; readonly jsonValues?: boolean };
+  readonly encoders: { encoderFor(table: string): TableEncoder; refresh(table: string): Promise<boolean>; readonly prepare?: ((records: readonly SourceRecord[]) => Promise<void>) | undefined; readonly jsonValues?: boolean };
   readonly unknownFields: (table: string, field: string, records: number) => void;
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;

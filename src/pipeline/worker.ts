@@ -58,7 +58,7 @@ export interface WorkerDeps {
   /** Counts fields records carry that the table has no column for (schema drift). */
   readonly unknownFields: (table: string, field: string, records: number) => void;
   /** Each table's encoder (typed rows or passthrough), and a re-read of its schema. */
-  readonly encoders: { encoderFor(table: string): TableEncoder; refresh(table: string): Promise<boolean>; prepare?(records: readonly SourceRecord[]): Promise<void>; readonly jsonValues?: boolean };
+  readonly encoders: { encoderFor(table: string): TableEncoder; refresh(table: string): Promise<boolean>; readonly prepare?: ((records: readonly SourceRecord[]) => Promise<void>) | undefined; readonly jsonValues?: boolean };
   readonly committer: Committer;
   readonly deadLetters: DeadLetterSink | undefined;
   /** The dead-letter ratio guard (dlq/dead-letters.ts RatioGuard). */
@@ -222,7 +222,8 @@ export class PartitionWorker {
 
   private async write(batch: Batch): Promise<void> {
     // Schema Registry formats: the batch's new schema ids are fetched first; an outage holds the partition here (schema-step.ts).
-    if (this.deps.encoders.prepare) await prepareWithRetry(this.stepFor(this.table), (r) => this.deps.encoders.prepare!(r), batch.records);
+    const prepare = this.deps.encoders.prepare;
+    if (prepare) await prepareWithRetry(this.stepFor(this.table), prepare, batch.records);
     const meta = { firstOffset: batch.firstOffset, lastOffset: batch.lastOffset, rows: batch.records.length };
     const total = batch.records.length;
     if (!this.deps.deadLetters) {

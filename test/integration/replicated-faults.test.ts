@@ -22,7 +22,7 @@
  */
 import { createServer, request, type Server } from 'node:http';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CLICKHOUSE_URL,
@@ -38,6 +38,7 @@ import {
   randomName,
   scalar,
   sinkEnv,
+  withAdmin,
   startSink,
   waitFor,
 } from '../helpers.js';
@@ -187,15 +188,7 @@ async function brokerRestart(engine: Engine): Promise<void> {
   await admin.createTopics({ topics: [{ topic, numPartitions: 4 }], waitForLeaders: true });
   await admin.disconnect();
   await shared.command({ query: DDL(engine, table) });
-  const onPrivate = async <T>(fn: (a: ReturnType<Kafka['admin']>) => Promise<T>): Promise<T> => {
-    const a = pk.admin();
-    await a.connect();
-    try {
-      return await fn(a);
-    } finally {
-      await a.disconnect();
-    }
-  };
+  const onPrivate = <T>(fn: (a: Admin) => Promise<T>) => withAdmin(fn, pk);
   const committed = () =>
     onPrivate(async (a) => (await a.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0));
   // The producer may have written a chunk twice across the restart (see Outcome.records).
