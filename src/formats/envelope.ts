@@ -89,16 +89,29 @@ type Found = { readonly ok: true; readonly start: number; readonly end: number }
 
 const NOT_FOUND: Found = Object.freeze({ ok: false as const, reason: '' });
 
+/** A path of object keys, with each key's UTF-8 bytes made once (compared with a record's key bytes). */
+interface KeyPath {
+  readonly names: readonly string[];
+  readonly keys: readonly Buffer[];
+}
+
+const keyPath = (names: readonly string[]): KeyPath => ({ names, keys: names.map((n) => Buffer.from(n, 'utf8')) });
+
 export class EnvelopeReader {
   private readonly c = new JsonCursor();
+  private readonly payloadPath: KeyPath | undefined;
+  /** Per field reference, its whole path in the value: made on first use, not per record. */
+  private readonly paths = new WeakMap<FieldRef, KeyPath>();
 
-  constructor(readonly json: JsonEnvelope | undefined) {}
+  constructor(readonly json: JsonEnvelope | undefined) {
+    this.payloadPath = json && keyPath(json.payload);
+  }
 
   /** The payload's bytes inside a JSON-enveloped value. */
   payload(buf: Uint8Array, start: number, end: number): Found {
-    const p = this.json!.payload;
+    const p = this.payloadPath!;
     const found = this.find(buf, start, end, p);
-    if (!found.ok && found.reason === '') return { ok: false, reason: `the envelope has no payload field ${p.join('.')}` };
+    if (!found.ok && found.reason === '') return { ok: false, reason: `the envelope has no payload field ${p.names.join('.')}` };
     return found;
   }
 
@@ -151,7 +164,11 @@ export class EnvelopeReader {
       start = 0;
       end = buf.length;
     }
-    const path = this.json ? [...(ref.source === 'envelope' ? this.json.envelope : this.json.payload), ...ref.path] : ref.path;
+    let path = this.paths.get(ref);
+    if (!path) {
+      path = keyPath(this.json ? [...(ref.source === 'envelope' ? this.json.envelope : this.json.payload), ...ref.path] : ref.path);
+      this.paths.set(ref, path);
+    }
     const f = this.find(buf, start, end, path);
     if (!f.ok) return undefined;
     const text = Buffer.from(buf.buffer, buf.byteOffset + f.start, f.end - f.start).toString('utf8');
@@ -159,18 +176,18 @@ export class EnvelopeReader {
   }
 
   /** The value at `path` of the JSON object in buf[start, end): its bytes, not-found (reason ''), or why the bytes are not such an object. */
-  private find(buf: Uint8Array, start: number, end: number, path: readonly string[]): Found {
+  private find(buf: Uint8Array, start: number, end: number, path: KeyPath): Found {
     const c = this.c;
     c.reset(buf, start, end);
-    for (let depth = 0; depth < path.length; depth++) {
+    for (let depth = 0; depth < path.keys.length; depth++) {
       if (c.ws() !== LBRACE) return depth === 0 ? { ok: false, reason: 'the value is not a JSON object' } : NOT_FOUND;
       c.pos++;
-      const want = this.key(path, depth);
+      const want = path.keys[depth]!;
       let found = false;
       if (c.ws() === RBRACE) return NOT_FOUND;
       for (;;) {
         if (c.ws() !== QUOTE || !c.scanString()) return { ok: false, reason: c.error || `expected a key at byte ${c.pos - start}` };
-        const match = c.sEscaped ? JSON.parse(Buffer.from(buf.subarray(c.sStart - 1, c.sEnd + 1)).toString('utf8')) === path[depth] : sameBytes(buf, c.sStart, c.sEnd, want);
+        const match = c.sEscaped ? JSON.parse(Buffer.from(buf.subarray(c.sStart - 1, c.sEnd + 1)).toString('utf8')) === path.names[depth] : sameBytes(buf, c.sStart, c.sEnd, want);
         if (c.ws() !== COLON) return { ok: false, reason: `expected ':' at byte ${c.pos - start}` };
         c.pos++;
         if (match) {
@@ -193,16 +210,6 @@ export class EnvelopeReader {
     if (!c.skipValue()) return { ok: false, reason: c.error };
     return { ok: true, start: from, end: c.pos };
   }
-
-  /** UTF-8 bytes of path[depth], made once per path. */
-  private key(path: readonly string[], depth: number): Buffer {
-    const id = path.join('\u0000');
-    let keys = this.cache.get(id);
-    if (!keys) this.cache.set(id, (keys = path.map((p) => Buffer.from(p, 'utf8'))));
-    return keys[depth]!;
-  }
-
-  private readonly cache = new Map<string, Buffer[]>();
 }
 
 const QUOTE_CHAR = '"';
